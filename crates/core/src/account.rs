@@ -1,0 +1,126 @@
+//! Accounts (Face or Communication resources), their key slots and their Limited Access standing.
+
+use crate::arm::ResourceId;
+use crate::flags::FlagSet;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// What kind of resource an account is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountKind {
+    /// `Microsoft.CognitiveServices/accounts`: a Face resource.
+    Face,
+    /// `Microsoft.Communication/communicationServices`: a Communication resource.
+    Communication,
+}
+
+impl AccountKind {
+    /// The ARM `<namespace>/<type>` in ARM's casing.
+    pub const fn provider(self) -> &'static str {
+        match self {
+            Self::Face => "Microsoft.CognitiveServices/accounts",
+            Self::Communication => "Microsoft.Communication/communicationServices",
+        }
+    }
+
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Face => "face",
+            Self::Communication => "communication",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn from_name(s: &str) -> Option<Self> {
+        [Self::Face, Self::Communication].into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Recognises an ARM namespace and type, case-insensitively.
+    pub fn from_provider(namespace: &str, rtype: &str) -> Option<Self> {
+        [Self::Face, Self::Communication].into_iter().find(|k| {
+            let (ns, ty) = k.provider().split_once('/').unwrap_or_default();
+            ns.eq_ignore_ascii_case(namespace) && ty.eq_ignore_ascii_case(rtype)
+        })
+    }
+}
+
+/// One of an account's two subscription keys, so that one can be regenerated while the other is in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeySlot {
+    /// `key1`.
+    #[serde(rename = "key1")]
+    Key1,
+    /// `key2`.
+    #[serde(rename = "key2")]
+    Key2,
+}
+
+impl KeySlot {
+    /// Both slots.
+    pub const ALL: [KeySlot; 2] = [Self::Key1, Self::Key2];
+
+    /// The stored and wire name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Key1 => "key1",
+            Self::Key2 => "key2",
+        }
+    }
+
+    /// Parses `key1`/`key2`.
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// An account's standing as an ISV: the flags it may grant to others, unless cut off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IsvGrant {
+    /// Flags the operator let this account grant.
+    pub flags: FlagSet,
+    /// When the operator cut the ISV off; its tokens stop working from then on.
+    pub cut_off_at: Option<Timestamp>,
+}
+
+/// A hosted resource with its approvals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Account {
+    /// Immutable GUID.
+    pub id: Uuid,
+    /// Canonical ARM resource id (unique).
+    pub resource_id: ResourceId,
+    /// Limited Access flags the operator approved for this account's own use.
+    pub approved_flags: FlagSet,
+    /// ISV standing, if the operator made this account an ISV.
+    pub isv: Option<IsvGrant>,
+    /// A disabled account cannot authenticate, issue, or be the target of a limited access token.
+    pub disabled: bool,
+    /// Creation time.
+    pub created_at: Timestamp,
+}
+
+impl Account {
+    /// The account's kind, from its resource id.
+    pub fn kind(&self) -> AccountKind {
+        self.resource_id.kind()
+    }
+
+    /// Whether the account is an ISV that has not been cut off and is not disabled.
+    pub fn is_active_isv(&self) -> bool {
+        !self.disabled && self.isv.is_some_and(|g| g.cut_off_at.is_none())
+    }
+
+    /// The flags this account may grant right now: its ISV flags that it still holds itself.
+    pub fn grantable_flags(&self) -> FlagSet {
+        match self.isv {
+            Some(grant) if self.is_active_isv() => grant.flags.intersection(self.approved_flags),
+            _ => FlagSet::EMPTY,
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! The domain error: every rule that refuses says why, with a stable code.
+
+use thiserror::Error;
+
+/// A refusal by a domain rule. `code()` is the stable, documented error code sent to clients.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum DomainError {
+    /// The resource id is not a well-formed ARM resource id.
+    #[error("invalid resource id: {0}")]
+    InvalidResourceId(String),
+    /// The resource id names a provider/type Tessera does not host.
+    #[error("unsupported resource type: {0}")]
+    UnsupportedResourceType(String),
+    /// A feature flag name that Tessera does not know.
+    #[error("unknown feature flag: {0}")]
+    UnknownFeatureFlag(String),
+    /// No feature flag was requested.
+    #[error("at least one feature flag is required")]
+    NoFeatureFlags,
+    /// `expiredTime` is missing a number or out of range.
+    #[error("expiredTime must be an integer number of seconds from {min} to {max}")]
+    InvalidLifetime {
+        /// Inclusive lower bound, seconds.
+        min: i64,
+        /// Inclusive upper bound, seconds.
+        max: i64,
+    },
+    /// The caller is not an ISV, or its ISV status was cut off.
+    #[error("this account is not an active limited-access ISV")]
+    NotAnIsv,
+    /// The ISV asked to grant a flag it may not grant.
+    #[error("this ISV may not grant {0}")]
+    FlagNotGrantable(String),
+    /// The target account cannot receive limited access tokens (wrong kind or disabled).
+    #[error("the target account cannot receive limited access tokens: {0}")]
+    InvalidTarget(String),
+    /// Flags for an ISV grant must be approved for the account first.
+    #[error("the account must hold {0} before it can grant it")]
+    FlagNotHeld(String),
+}
+
+impl DomainError {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidResourceId(_) => "InvalidResourceId",
+            Self::UnsupportedResourceType(_) => "UnsupportedResourceType",
+            Self::UnknownFeatureFlag(_) => "UnknownFeatureFlag",
+            Self::NoFeatureFlags => "NoFeatureFlags",
+            Self::InvalidLifetime { .. } => "InvalidExpiredTime",
+            Self::NotAnIsv => "NotAnIsv",
+            Self::FlagNotGrantable(_) => "FlagNotGrantable",
+            Self::InvalidTarget(_) => "InvalidTarget",
+            Self::FlagNotHeld(_) => "FlagNotHeld",
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! Tessera's domain: resource ids, feature flags, accounts, token claims, the limited-access policy and the
+//! audit chain. Pure rules only: no I/O, no web or database types, and no clock (every rule takes `now`).
+
+pub mod account;
+pub mod arm;
+pub mod audit;
+pub mod claims;
+pub mod error;
+pub mod flags;
+pub mod policy;
+pub mod time;
+
+pub use account::{Account, AccountKind, IsvGrant, KeySlot};
+pub use arm::ResourceId;
+pub use error::DomainError;
+pub use flags::{FeatureFlag, FlagSet};
+pub use time::Timestamp;
