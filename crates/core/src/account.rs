@@ -35,7 +35,9 @@ impl AccountKind {
 
     /// Parses the stored name.
     pub fn from_name(s: &str) -> Option<Self> {
-        [Self::Face, Self::Communication].into_iter().find(|k| k.as_str() == s)
+        [Self::Face, Self::Communication]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 
     /// Recognises an ARM namespace and type, case-insensitively.

@@ -28,7 +28,9 @@ impl ResourceId {
         if raw.len() > MAX_RESOURCE_ID_LEN {
             return Err(bad("longer than 512 bytes"));
         }
-        let rest = raw.strip_prefix('/').ok_or_else(|| bad("must start with /subscriptions/"))?;
+        let rest = raw
+            .strip_prefix('/')
+            .ok_or_else(|| bad("must start with /subscriptions/"))?;
         let parts: Vec<&str> = rest.split('/').collect();
         let [subs, sub_id, rgs, rg, providers, namespace, rtype, name] = parts.as_slice() else {
             return Err(bad(
@@ -86,7 +88,9 @@ impl ResourceId {
 fn valid_resource_group(rg: &str) -> bool {
     (1..=90).contains(&rg.len())
         && !rg.ends_with('.')
-        && rg.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')'))
+        && rg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')'))
 }
 
 fn valid_account_name(name: &str) -> bool {
@@ -147,7 +151,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(id.kind(), AccountKind::Communication);
-        assert!(id.as_str().ends_with("/providers/Microsoft.Communication/communicationServices/chat1"));
+        assert!(
+            id.as_str()
+                .ends_with("/providers/Microsoft.Communication/communicationServices/chat1")
+        );
     }
 
     #[test]
@@ -162,10 +169,16 @@ mod tests {
             "/subscriptions/8f3c2d1e-0000-4000-8000-0000000000aa/groups/rg/providers/Microsoft.CognitiveServices/accounts/a1",
             "/subscriptions/8f3c2d1e-0000-4000-8000-0000000000aa/resourceGroups/rg./providers/Microsoft.CognitiveServices/accounts/a1",
         ] {
-            assert!(matches!(ResourceId::parse(raw), Err(DomainError::InvalidResourceId(_))), "{raw}");
+            assert!(
+                matches!(ResourceId::parse(raw), Err(DomainError::InvalidResourceId(_))),
+                "{raw}"
+            );
         }
         let long = format!("/subscriptions/{}", "a".repeat(600));
-        assert!(matches!(ResourceId::parse(&long), Err(DomainError::InvalidResourceId(_))));
+        assert!(matches!(
+            ResourceId::parse(&long),
+            Err(DomainError::InvalidResourceId(_))
+        ));
     }
 
     #[test]

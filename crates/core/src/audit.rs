@@ -32,7 +32,9 @@ impl Outcome {
     }
     /// Parses the stored name.
     pub fn from_name(s: &str) -> Option<Self> {
-        [Self::Success, Self::Denied].into_iter().find(|o| o.as_str() == s)
+        [Self::Success, Self::Denied]
+            .into_iter()
+            .find(|o| o.as_str() == s)
     }
 }
 
@@ -51,6 +53,8 @@ pub struct NewEvent {
     pub outcome: Outcome,
     /// Action-specific details, as JSON text.
     pub details: String,
+    /// The ISV whose limited access token this event concerns, so that the ISV can read it.
+    pub isv: Option<String>,
 }
 
 /// A sealed event, as stored.
@@ -71,6 +75,9 @@ pub struct Event {
     pub outcome: Outcome,
     /// JSON text of the details.
     pub details: String,
+    /// The ISV whose limited access token this event concerns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub isv: Option<String>,
     /// Hash of the previous event (hex in JSON).
     #[serde(with = "hex_bytes")]
     pub prev_hash: [u8; 32],
@@ -90,7 +97,10 @@ pub struct Head {
 
 impl Head {
     /// The head of an empty chain.
-    pub const EMPTY: Head = Head { seq: 0, hash: GENESIS_HASH };
+    pub const EMPTY: Head = Head {
+        seq: 0,
+        hash: GENESIS_HASH,
+    };
 
     /// Seals `new` as the next event and moves the head past it.
     pub fn seal(&mut self, new: NewEvent) -> Event {
@@ -104,6 +114,7 @@ impl Head {
             subject: new.subject,
             outcome: new.outcome,
             details: new.details,
+            isv: new.isv,
             prev_hash: self.hash,
             hash,
         };
@@ -118,9 +129,23 @@ fn event_hash(prev: &[u8; 32], seq: i64, e: &NewEvent) -> [u8; 32] {
     ctx.update(prev);
     ctx.update(&seq.to_be_bytes());
     ctx.update(&e.at.millis().to_be_bytes());
-    for field in [e.actor.as_str(), e.action.as_str(), e.subject.as_str(), e.outcome.as_str(), e.details.as_str()] {
-        ctx.update(&(field.len() as u64).to_be_bytes());
-        ctx.update(field.as_bytes());
+    let isv = e.isv.as_deref();
+    for field in [
+        Some(e.actor.as_str()),
+        Some(e.action.as_str()),
+        Some(e.subject.as_str()),
+        Some(e.outcome.as_str()),
+        Some(e.details.as_str()),
+        isv,
+    ] {
+        match field {
+            Some(f) => {
+                ctx.update(&[1]);
+                ctx.update(&(f.len() as u64).to_be_bytes());
+                ctx.update(f.as_bytes());
+            }
+            None => ctx.update(&[0]),
+        }
     }
     let mut out = [0u8; 32];
     out.copy_from_slice(ctx.finish().as_ref());
@@ -158,7 +183,12 @@ impl ChainVerifier {
     /// Checks the next event.
     pub fn push(&mut self, e: &Event) -> Result<(), BrokenLink> {
         let expected = self.head.seq + 1;
-        let broken = |reason: &str| Err(BrokenLink { seq: e.seq, reason: reason.to_owned() });
+        let broken = |reason: &str| {
+            Err(BrokenLink {
+                seq: e.seq,
+                reason: reason.to_owned(),
+            })
+        };
         if e.seq != expected {
             return Err(BrokenLink {
                 seq: expected,
@@ -175,11 +205,15 @@ impl ChainVerifier {
             subject: e.subject.clone(),
             outcome: e.outcome,
             details: e.details.clone(),
+            isv: e.isv.clone(),
         };
         if event_hash(&self.head.hash, e.seq, &new) != e.hash {
             return broken("the event's content does not match its hash");
         }
-        self.head = Head { seq: e.seq, hash: e.hash };
+        self.head = Head {
+            seq: e.seq,
+            hash: e.hash,
+        };
         Ok(())
     }
 
@@ -199,7 +233,8 @@ mod hex_bytes {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
         let s = String::deserialize(d)?;
         let v = hex::decode(s).map_err(serde::de::Error::custom)?;
-        v.try_into().map_err(|_| serde::de::Error::custom("expected 32 bytes"))
+        v.try_into()
+            .map_err(|_| serde::de::Error::custom("expected 32 bytes"))
     }
 }
 
@@ -215,6 +250,7 @@ mod tests {
             subject: format!("s{i}"),
             outcome: Outcome::Success,
             details: format!("{{\"n\":{i}}}"),
+            isv: None,
         }
     }
 
@@ -251,6 +287,10 @@ mod tests {
         let mut events = chain(5);
         events[3].outcome = Outcome::Denied;
         assert_eq!(verify(&events).unwrap_err().seq, 4);
+
+        let mut events = chain(5);
+        events[4].isv = Some("/subscriptions/x".into());
+        assert_eq!(verify(&events).unwrap_err().seq, 5);
     }
 
     #[test]

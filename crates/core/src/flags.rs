@@ -17,8 +17,11 @@ pub enum FeatureFlag {
 
 impl FeatureFlag {
     /// Every flag, in a stable order.
-    pub const ALL: [FeatureFlag; 3] =
-        [Self::FaceIdentification, Self::FaceVerification, Self::LimitedAccessHighRisk];
+    pub const ALL: [FeatureFlag; 3] = [
+        Self::FaceIdentification,
+        Self::FaceVerification,
+        Self::LimitedAccessHighRisk,
+    ];
 
     /// The wire name.
     pub const fn name(self) -> &'static str {
@@ -66,7 +69,10 @@ impl FlagSet {
 
     /// Parses names; an unknown name is an error, duplicates are folded.
     pub fn parse<S: AsRef<str>>(names: &[S]) -> Result<Self, DomainError> {
-        names.iter().try_fold(Self::EMPTY, |set, n| Ok(set.with(FeatureFlag::parse(n.as_ref())?)))
+        names.iter().try_fold(
+            Self::EMPTY,
+            |set, n| Ok(set.with(FeatureFlag::parse(n.as_ref())?)),
+        )
     }
 
     /// This set plus `flag`.
@@ -144,14 +150,25 @@ mod tests {
 
     #[test]
     fn parses_and_orders_names() {
-        let set = FlagSet::parse(&["LimitedAccess.HighRisk", "Face.Identification", "Face.Identification"]).unwrap();
+        let set = FlagSet::parse(&[
+            "LimitedAccess.HighRisk",
+            "Face.Identification",
+            "Face.Identification",
+        ])
+        .unwrap();
         assert_eq!(set.names(), ["Face.Identification", "LimitedAccess.HighRisk"]);
-        assert_eq!(serde_json::to_string(&set).unwrap(), r#"["Face.Identification","LimitedAccess.HighRisk"]"#);
+        assert_eq!(
+            serde_json::to_string(&set).unwrap(),
+            r#"["Face.Identification","LimitedAccess.HighRisk"]"#
+        );
     }
 
     #[test]
     fn unknown_and_miscased_names_are_refused() {
-        assert_eq!(FlagSet::parse(&["face.identification"]).unwrap_err().code(), "UnknownFeatureFlag");
+        assert_eq!(
+            FlagSet::parse(&["face.identification"]).unwrap_err().code(),
+            "UnknownFeatureFlag"
+        );
         assert!(serde_json::from_str::<FlagSet>(r#"["Face.Everything"]"#).is_err());
     }
 

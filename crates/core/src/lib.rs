@@ -8,6 +8,7 @@ pub mod claims;
 pub mod error;
 pub mod flags;
 pub mod policy;
+pub mod secret;
 pub mod time;
 
 pub use account::{Account, AccountKind, IsvGrant, KeySlot};

@@ -4,10 +4,10 @@
 //! they are *now*: an ISV that is cut off, or that loses a flag, stops its live tokens from working.
 
 use crate::account::{Account, AccountKind};
+use crate::arm::ResourceId;
 use crate::claims::LimitedAccessClaims;
 use crate::error::DomainError;
 use crate::flags::{FeatureFlag, FlagSet};
-use crate::arm::ResourceId;
 
 /// Default lifetime of a limited access token, seconds.
 pub const LAT_DEFAULT_LIFETIME_SECS: i64 = 3600;
@@ -18,12 +18,19 @@ pub const LAT_MAX_LIFETIME_SECS: i64 = 86_400;
 
 /// Parses the `expiredTime` query value: absent → the default; otherwise an integer in range.
 pub fn lat_lifetime(expired_time: Option<&str>) -> Result<i64, DomainError> {
-    let bad = DomainError::InvalidLifetime { min: LAT_MIN_LIFETIME_SECS, max: LAT_MAX_LIFETIME_SECS };
+    let bad = DomainError::InvalidLifetime {
+        min: LAT_MIN_LIFETIME_SECS,
+        max: LAT_MAX_LIFETIME_SECS,
+    };
     let Some(raw) = expired_time else {
         return Ok(LAT_DEFAULT_LIFETIME_SECS);
     };
     let secs: i64 = raw.trim().parse().map_err(|_| bad.clone())?;
-    if (LAT_MIN_LIFETIME_SECS..=LAT_MAX_LIFETIME_SECS).contains(&secs) { Ok(secs) } else { Err(bad) }
+    if (LAT_MIN_LIFETIME_SECS..=LAT_MAX_LIFETIME_SECS).contains(&secs) {
+        Ok(secs)
+    } else {
+        Err(bad)
+    }
 }
 
 /// May `isv` issue a token granting `requested` to `target`?
@@ -38,7 +45,9 @@ pub fn authorize_issuance(isv: &Account, target: &Account, requested: FlagSet) -
         return Err(DomainError::FlagNotGrantable(flag.name().to_owned()));
     }
     if target.kind() != AccountKind::Face {
-        return Err(DomainError::InvalidTarget("limited access tokens are for Face accounts".into()));
+        return Err(DomainError::InvalidTarget(
+            "limited access tokens are for Face accounts".into(),
+        ));
     }
     if target.disabled {
         return Err(DomainError::InvalidTarget("the account is disabled".into()));
@@ -115,7 +124,9 @@ impl DenyReason {
             Self::TokenForOtherAccount => "the LimitedAccessToken was issued for another account".into(),
             Self::FlagNotInToken => format!("the LimitedAccessToken does not grant {flag}"),
             Self::IsvNotActive => "the ISV that issued the LimitedAccessToken is no longer active".into(),
-            Self::IsvMayNotGrant => format!("the ISV that issued the LimitedAccessToken may no longer grant {flag}"),
+            Self::IsvMayNotGrant => {
+                format!("the ISV that issued the LimitedAccessToken may no longer grant {flag}")
+            }
         }
     }
 }
@@ -133,7 +144,11 @@ pub struct TokenEvidence<'a> {
 ///
 /// A presented token must name the caller even when the caller holds the flag itself: a request never carries
 /// a token for someone else without being refused.
-pub fn decide(flag: FeatureFlag, caller: &Account, token: Option<TokenEvidence<'_>>) -> Result<Grant, DenyReason> {
+pub fn decide(
+    flag: FeatureFlag,
+    caller: &Account,
+    token: Option<TokenEvidence<'_>>,
+) -> Result<Grant, DenyReason> {
     if caller.disabled {
         return Err(DenyReason::AccountDisabled);
     }
@@ -149,11 +164,16 @@ pub fn decide(flag: FeatureFlag, caller: &Account, token: Option<TokenEvidence<'
     if !claims.flags.contains(flag) {
         return Err(DenyReason::FlagNotInToken);
     }
-    let isv = isv.filter(|a| a.resource_id == claims.isv && a.is_active_isv()).ok_or(DenyReason::IsvNotActive)?;
+    let isv = isv
+        .filter(|a| a.resource_id == claims.isv && a.is_active_isv())
+        .ok_or(DenyReason::IsvNotActive)?;
     if !isv.grantable_flags().contains(flag) {
         return Err(DenyReason::IsvMayNotGrant);
     }
-    Ok(Grant::Token { jti: claims.jti.clone(), isv: isv.resource_id.clone() })
+    Ok(Grant::Token {
+        jti: claims.jti.clone(),
+        isv: isv.resource_id.clone(),
+    })
 }
 
 #[cfg(test)]
@@ -184,7 +204,10 @@ mod tests {
     }
     fn isv(grant: FlagSet) -> Account {
         let mut a = face("isv1", flags(&[FaceIdentification, FaceVerification]));
-        a.isv = Some(IsvGrant { flags: grant, cut_off_at: None });
+        a.isv = Some(IsvGrant {
+            flags: grant,
+            cut_off_at: None,
+        });
         a
     }
     fn token(client: &Account, isv: &Account, granted: FlagSet) -> LimitedAccessClaims {
@@ -207,7 +230,11 @@ mod tests {
         assert_eq!(lat_lifetime(Some("60")), Ok(60));
         assert_eq!(lat_lifetime(Some("86400")), Ok(86400));
         for bad in ["59", "86401", "-1", "abc", "", "1e3", "3600.0"] {
-            assert_eq!(lat_lifetime(Some(bad)).unwrap_err().code(), "InvalidExpiredTime", "{bad}");
+            assert_eq!(
+                lat_lifetime(Some(bad)).unwrap_err().code(),
+                "InvalidExpiredTime",
+                "{bad}"
+            );
         }
     }
 
@@ -215,25 +242,57 @@ mod tests {
     fn issuance_needs_an_active_isv_holding_every_flag() {
         let isv = isv(flags(&[FaceIdentification]));
         let client = face("client1", FlagSet::EMPTY);
-        assert_eq!(authorize_issuance(&isv, &client, flags(&[FaceIdentification])), Ok(()));
+        assert_eq!(
+            authorize_issuance(&isv, &client, flags(&[FaceIdentification])),
+            Ok(())
+        );
         assert_eq!(
             authorize_issuance(&isv, &client, flags(&[FaceIdentification, FaceVerification])),
             Err(DomainError::FlagNotGrantable("Face.Verification".into()))
         );
-        assert_eq!(authorize_issuance(&isv, &client, FlagSet::EMPTY), Err(DomainError::NoFeatureFlags));
-        assert_eq!(authorize_issuance(&client, &client, flags(&[FaceIdentification])), Err(DomainError::NotAnIsv));
+        assert_eq!(
+            authorize_issuance(&isv, &client, FlagSet::EMPTY),
+            Err(DomainError::NoFeatureFlags)
+        );
+        assert_eq!(
+            authorize_issuance(&client, &client, flags(&[FaceIdentification])),
+            Err(DomainError::NotAnIsv)
+        );
         let mut cut = isv.clone();
-        cut.isv = Some(IsvGrant { flags: flags(&[FaceIdentification]), cut_off_at: Some(Timestamp::from_secs(1)) });
-        assert_eq!(authorize_issuance(&cut, &client, flags(&[FaceIdentification])), Err(DomainError::NotAnIsv));
-        let chat = account("chat1", "Microsoft.Communication/communicationServices", FlagSet::EMPTY);
-        assert_eq!(authorize_issuance(&isv, &chat, flags(&[FaceIdentification])).unwrap_err().code(), "InvalidTarget");
+        cut.isv = Some(IsvGrant {
+            flags: flags(&[FaceIdentification]),
+            cut_off_at: Some(Timestamp::from_secs(1)),
+        });
+        assert_eq!(
+            authorize_issuance(&cut, &client, flags(&[FaceIdentification])),
+            Err(DomainError::NotAnIsv)
+        );
+        let chat = account(
+            "chat1",
+            "Microsoft.Communication/communicationServices",
+            FlagSet::EMPTY,
+        );
+        assert_eq!(
+            authorize_issuance(&isv, &chat, flags(&[FaceIdentification]))
+                .unwrap_err()
+                .code(),
+            "InvalidTarget"
+        );
     }
 
     #[test]
     fn isv_grant_only_of_held_flags_and_loses_what_it_no_longer_holds() {
         let mut a = face("isv1", flags(&[FaceIdentification]));
-        assert_eq!(authorize_isv_grant(&a, flags(&[FaceVerification])).unwrap_err().code(), "FlagNotHeld");
-        a.isv = Some(IsvGrant { flags: flags(&[FaceIdentification, FaceVerification]), cut_off_at: None });
+        assert_eq!(
+            authorize_isv_grant(&a, flags(&[FaceVerification]))
+                .unwrap_err()
+                .code(),
+            "FlagNotHeld"
+        );
+        a.isv = Some(IsvGrant {
+            flags: flags(&[FaceIdentification, FaceVerification]),
+            cut_off_at: None,
+        });
         assert_eq!(a.grantable_flags(), flags(&[FaceIdentification]));
     }
 
@@ -247,32 +306,59 @@ mod tests {
             Some(TokenEvidence { claims, isv })
         }
 
-        assert_eq!(decide(FaceIdentification, &client, None), Err(DenyReason::NotApproved));
+        assert_eq!(
+            decide(FaceIdentification, &client, None),
+            Err(DenyReason::NotApproved)
+        );
         assert_eq!(
             decide(FaceIdentification, &client, ev(&claims, Some(&isv))),
-            Ok(Grant::Token { jti: "j1".into(), isv: isv.resource_id.clone() })
+            Ok(Grant::Token {
+                jti: "j1".into(),
+                isv: isv.resource_id.clone()
+            })
         );
-        assert_eq!(decide(FaceVerification, &client, ev(&claims, Some(&isv))), Err(DenyReason::FlagNotInToken));
-        assert_eq!(decide(FaceIdentification, &other, ev(&claims, Some(&isv))), Err(DenyReason::TokenForOtherAccount));
-        assert_eq!(decide(FaceIdentification, &client, ev(&claims, None)), Err(DenyReason::IsvNotActive));
+        assert_eq!(
+            decide(FaceVerification, &client, ev(&claims, Some(&isv))),
+            Err(DenyReason::FlagNotInToken)
+        );
+        assert_eq!(
+            decide(FaceIdentification, &other, ev(&claims, Some(&isv))),
+            Err(DenyReason::TokenForOtherAccount)
+        );
+        assert_eq!(
+            decide(FaceIdentification, &client, ev(&claims, None)),
+            Err(DenyReason::IsvNotActive)
+        );
 
         let mut cut = isv.clone();
         cut.isv.as_mut().unwrap().cut_off_at = Some(Timestamp::from_secs(5));
-        assert_eq!(decide(FaceIdentification, &client, ev(&claims, Some(&cut))), Err(DenyReason::IsvNotActive));
+        assert_eq!(
+            decide(FaceIdentification, &client, ev(&claims, Some(&cut))),
+            Err(DenyReason::IsvNotActive)
+        );
 
         let mut narrowed = isv.clone();
         narrowed.isv.as_mut().unwrap().flags = flags(&[FaceVerification]);
-        assert_eq!(decide(FaceIdentification, &client, ev(&claims, Some(&narrowed))), Err(DenyReason::IsvMayNotGrant));
+        assert_eq!(
+            decide(FaceIdentification, &client, ev(&claims, Some(&narrowed))),
+            Err(DenyReason::IsvMayNotGrant)
+        );
 
         let mut unapproved = isv.clone();
         unapproved.approved_flags = FlagSet::EMPTY;
-        assert_eq!(decide(FaceIdentification, &client, ev(&claims, Some(&unapproved))), Err(DenyReason::IsvMayNotGrant));
+        assert_eq!(
+            decide(FaceIdentification, &client, ev(&claims, Some(&unapproved))),
+            Err(DenyReason::IsvMayNotGrant)
+        );
 
         let approved = face("client1", flags(&[FaceVerification]));
         assert_eq!(decide(FaceVerification, &approved, None), Ok(Grant::OwnApproval));
         let mut disabled = approved.clone();
         disabled.disabled = true;
-        assert_eq!(decide(FaceVerification, &disabled, None), Err(DenyReason::AccountDisabled));
+        assert_eq!(
+            decide(FaceVerification, &disabled, None),
+            Err(DenyReason::AccountDisabled)
+        );
     }
 
     #[test]
@@ -282,7 +368,13 @@ mod tests {
         isv_b.resource_id = face("isv2", FlagSet::EMPTY).resource_id;
         let client = face("client1", FlagSet::EMPTY);
         let claims = token(&client, &isv_a, flags(&[FaceIdentification]));
-        let ev = Some(TokenEvidence { claims: &claims, isv: Some(&isv_b) });
-        assert_eq!(decide(FaceIdentification, &client, ev), Err(DenyReason::IsvNotActive));
+        let ev = Some(TokenEvidence {
+            claims: &claims,
+            isv: Some(&isv_b),
+        });
+        assert_eq!(
+            decide(FaceIdentification, &client, ev),
+            Err(DenyReason::IsvNotActive)
+        );
     }
 }

@@ -48,7 +48,9 @@ impl Timestamp {
     /// Parses an RFC 3339 timestamp.
     pub fn parse_rfc3339(s: &str) -> Option<Self> {
         let dt = ::time::OffsetDateTime::parse(s, &::time::format_description::well_known::Rfc3339).ok()?;
-        i64::try_from(dt.unix_timestamp_nanos() / 1_000_000).ok().map(Self)
+        i64::try_from(dt.unix_timestamp_nanos() / 1_000_000)
+            .ok()
+            .map(Self)
     }
 }
 

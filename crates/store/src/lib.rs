@@ -1,1 +1,149 @@
-//! placeholder
+//! Tessera's storage. [`Store`] is the one interface the server uses; [`sqlite::SqliteStore`] and
+//! [`postgres::PgStore`] implement it, each with its own migrations, and [`open`] picks one from a URL once at
+//! start-up. The [`audit::AuditWriter`] sits on top of any store and batches audit appends (group commit).
+//!
+//! Nothing is cached here: every read goes to the database, so any number of Tessera processes sharing one
+//! PostgreSQL see each other's writes at once.
+
+pub mod audit;
+mod error;
+// pub mod postgres;
+mod rows;
+pub mod sqlite;
+
+pub use error::StoreError;
+
+use async_trait::async_trait;
+use std::sync::Arc;
+use tessera_core::FlagSet;
+use tessera_core::audit::{Event, NewEvent, Outcome};
+use tessera_core::secret::KeyHash;
+use tessera_core::{Account, IsvGrant, KeySlot, ResourceId, Timestamp};
+use tessera_token::{Rotation, StoredKey};
+use uuid::Uuid;
+
+/// Result of a store operation.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// One change to an account, applied as a single atomic update so that concurrent changes to different
+/// fields never overwrite each other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountChange {
+    /// Replace the approved Limited Access flags.
+    ApprovedFlags(FlagSet),
+    /// Make the account an ISV for these flags, or (None) remove its ISV standing.
+    Isv(Option<IsvGrant>),
+    /// Disable or re-enable.
+    Disabled(bool),
+}
+
+/// Filters and paging of an audit query. Events come in ascending `seq`, after `after_seq`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Only events with this actor.
+    pub actor: Option<String>,
+    /// Only events with this action.
+    pub action: Option<String>,
+    /// Only events about this subject.
+    pub subject: Option<String>,
+    /// Only events with this outcome.
+    pub outcome: Option<Outcome>,
+    /// Only events concerning this ISV's tokens.
+    pub isv: Option<String>,
+    /// Only events at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only events before this time.
+    pub until: Option<Timestamp>,
+    /// Paging cursor: only events with a larger `seq`.
+    pub after_seq: i64,
+    /// Page size (the store caps it at [`MAX_AUDIT_PAGE`]).
+    pub limit: u32,
+}
+
+/// Largest audit page returned.
+pub const MAX_AUDIT_PAGE: u32 = 1000;
+
+/// The storage interface. Every implementation passes the same suite (`tests/store_suite.rs`).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<()>;
+
+    /// Reads a setting.
+    async fn setting(&self, name: &str) -> Result<Option<String>>;
+    /// Writes a setting unless it exists; returns whether it was written.
+    async fn insert_setting_if_absent(&self, name: &str, value: &str) -> Result<bool>;
+
+    /// Creates an account with its key hashes. `Conflict` if the resource id exists.
+    async fn create_account(
+        &self,
+        account: &Account,
+        keys: &[(KeySlot, KeyHash)],
+        now: Timestamp,
+    ) -> Result<()>;
+    /// Looks an account up by resource id.
+    async fn account(&self, resource_id: &ResourceId) -> Result<Option<Account>>;
+    /// Looks an account up by the hash of one of its keys.
+    async fn account_by_key(&self, key: &KeyHash) -> Result<Option<(Account, KeySlot)>>;
+    /// Lists accounts by resource id, after `after`.
+    async fn list_accounts(&self, after: Option<&ResourceId>, limit: u32) -> Result<Vec<Account>>;
+    /// Applies one change. `NotFound` if there is no such account.
+    async fn update_account(&self, id: Uuid, change: &AccountChange, now: Timestamp) -> Result<Account>;
+    /// Replaces the key in `slot`.
+    async fn set_account_key(&self, id: Uuid, slot: KeySlot, key: &KeyHash, now: Timestamp) -> Result<()>;
+
+    /// Every published signing key.
+    async fn signing_keys(&self) -> Result<Vec<StoredKey>>;
+    /// Inserts the first keys unless any key exists (several nodes may start at once); returns whether it did.
+    async fn bootstrap_signing_keys(&self, keys: &[StoredKey]) -> Result<bool>;
+    /// Applies a rotation atomically. `Conflict` if another rotation got there first.
+    async fn rotate_signing_keys(&self, rotation: &Rotation, now: Timestamp) -> Result<()>;
+    /// Removes retired keys.
+    async fn remove_signing_keys(&self, kids: &[String]) -> Result<()>;
+
+    /// Seals and appends events to the audit chain in one transaction, after any other writer's.
+    async fn append_audit(&self, events: Vec<NewEvent>) -> Result<Vec<Event>>;
+    /// Reads audit events.
+    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<Event>>;
+}
+
+/// Opens the store a URL names: `sqlite://PATH` (created if missing) or `postgres://…`, and migrates it.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        todo!()
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+    } else {
+        Err(StoreError::Config(format!(
+            "unsupported database URL scheme in {:?}: use sqlite://PATH or postgres://…",
+            redact_url(url)
+        )))
+    }
+}
+
+/// A database URL with any password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:<redacted>{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            super::redact_url("postgres://u:secret@h:5/db"),
+            "postgres://u:<redacted>@h:5/db"
+        );
+        assert_eq!(super::redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact_url("sqlite://./x.db"), "sqlite://./x.db");
+    }
+}

@@ -24,7 +24,15 @@ pub struct Jwk {
 
 impl Jwk {
     pub(crate) fn es256(kid: String, x: String, y: String) -> Self {
-        Self { kty: "EC".into(), crv: "P-256".into(), kid, use_: "sig".into(), alg: "ES256".into(), x, y }
+        Self {
+            kty: "EC".into(),
+            crv: "P-256".into(),
+            kid,
+            use_: "sig".into(),
+            alg: "ES256".into(),
+            x,
+            y,
+        }
     }
 }
 

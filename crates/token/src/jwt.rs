@@ -47,13 +47,20 @@ pub(crate) fn sign<C: Serialize>(
     typ: &str,
     claims: &C,
 ) -> Result<String, TokenError> {
-    let header = encode_segment(&Header { alg: "ES256", kid, typ }).map_err(|_| TokenError::InvalidClaims)?;
+    let header = encode_segment(&Header {
+        alg: "ES256",
+        kid,
+        typ,
+    })
+    .map_err(|_| TokenError::InvalidClaims)?;
     let payload = encode_segment(claims).map_err(|_| TokenError::InvalidClaims)?;
     let mut token = String::with_capacity(header.len() + payload.len() + 90);
     token.push_str(&header);
     token.push('.');
     token.push_str(&payload);
-    let sig = pair.sign(rng, token.as_bytes()).map_err(|_| TokenError::Crypto("sign"))?;
+    let sig = pair
+        .sign(rng, token.as_bytes())
+        .map_err(|_| TokenError::Crypto("sign"))?;
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(sig.as_ref(), &mut token);
     Ok(token)
@@ -69,7 +76,9 @@ pub(crate) fn verify<'k, C: TokenType>(
         return Err(TokenError::Malformed);
     }
     let header_b64 = token.split('.').next().unwrap_or_default();
-    let header_json = URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| TokenError::Malformed)?;
+    let header_json = URL_SAFE_NO_PAD
+        .decode(header_b64)
+        .map_err(|_| TokenError::Malformed)?;
     let header: ReceivedHeader = serde_json::from_slice(&header_json).map_err(|_| TokenError::Malformed)?;
     if header.alg != "ES256" {
         return Err(TokenError::AlgorithmNotAllowed);
@@ -80,7 +89,11 @@ pub(crate) fn verify<'k, C: TokenType>(
     if !header.typ.is_some_and(|t| t.eq_ignore_ascii_case(C::TYP)) {
         return Err(TokenError::WrongType);
     }
-    let key = header.kid.as_deref().and_then(key_for).ok_or(TokenError::UnknownKey)?;
+    let key = header
+        .kid
+        .as_deref()
+        .and_then(key_for)
+        .ok_or(TokenError::UnknownKey)?;
 
     let mut validation = Validation::new(Algorithm::ES256);
     validation.validate_exp = false;

@@ -27,17 +27,23 @@ pub struct MasterKey(RandomizedNonceKey);
 impl MasterKey {
     /// Parses a base64-encoded 32-byte key.
     pub fn from_base64(encoded: &str) -> Result<Self, TokenError> {
-        let bytes = STANDARD.decode(encoded.trim()).map_err(|_| TokenError::BadMasterKey)?;
+        let bytes = STANDARD
+            .decode(encoded.trim())
+            .map_err(|_| TokenError::BadMasterKey)?;
         if bytes.len() != 32 {
             return Err(TokenError::BadMasterKey);
         }
-        RandomizedNonceKey::new(&AES_256_GCM, &bytes).map(Self).map_err(|_| TokenError::BadMasterKey)
+        RandomizedNonceKey::new(&AES_256_GCM, &bytes)
+            .map(Self)
+            .map_err(|_| TokenError::BadMasterKey)
     }
 
     /// A fresh random master key, base64-encoded, for a first start.
     pub fn generate_base64() -> Result<String, TokenError> {
         let mut bytes = [0u8; 32];
-        SystemRandom::new().fill(&mut bytes).map_err(|_| TokenError::Crypto("random"))?;
+        SystemRandom::new()
+            .fill(&mut bytes)
+            .map_err(|_| TokenError::Crypto("random"))?;
         Ok(STANDARD.encode(bytes))
     }
 
@@ -95,7 +101,9 @@ impl KeyState {
     }
     /// Parses the stored name.
     pub fn from_name(s: &str) -> Option<Self> {
-        [Self::Pending, Self::Active, Self::Retired].into_iter().find(|k| k.as_str() == s)
+        [Self::Pending, Self::Active, Self::Retired]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 
@@ -155,10 +163,13 @@ impl StoredKey {
 
 fn xy(public_key: &[u8]) -> Result<(String, String), TokenError> {
     match public_key {
-        [4, rest @ ..] if rest.len() == 64 => {
-            Ok((URL_SAFE_NO_PAD.encode(&rest[..32]), URL_SAFE_NO_PAD.encode(&rest[32..])))
-        }
-        _ => Err(TokenError::Crypto("public key is not an uncompressed P-256 point")),
+        [4, rest @ ..] if rest.len() == 64 => Ok((
+            URL_SAFE_NO_PAD.encode(&rest[..32]),
+            URL_SAFE_NO_PAD.encode(&rest[32..]),
+        )),
+        _ => Err(TokenError::Crypto(
+            "public key is not an uncompressed P-256 point",
+        )),
     }
 }
 
@@ -183,9 +194,16 @@ pub struct Rotation {
 impl Rotation {
     /// Plans a rotation at `now`.
     pub fn plan(stored: &[StoredKey], master: &MasterKey, now: Timestamp) -> Result<Self, TokenError> {
-        let promote = stored.iter().filter(|k| k.state == KeyState::Pending).max_by_key(|k| k.created_at);
+        let promote = stored
+            .iter()
+            .filter(|k| k.state == KeyState::Pending)
+            .max_by_key(|k| k.created_at);
         let retire = match promote {
-            Some(_) => stored.iter().filter(|k| k.state == KeyState::Active).map(|k| k.kid.clone()).collect(),
+            Some(_) => stored
+                .iter()
+                .filter(|k| k.state == KeyState::Active)
+                .map(|k| k.kid.clone())
+                .collect(),
             None => Vec::new(),
         };
         Ok(Self {
@@ -224,7 +242,10 @@ impl fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyRing")
             .field("issuer", &self.issuer)
-            .field("kids", &self.keys.iter().map(|k| (&k.kid, k.state)).collect::<Vec<_>>())
+            .field(
+                "kids",
+                &self.keys.iter().map(|k| (&k.kid, k.state)).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -252,9 +273,20 @@ impl KeyRing {
             if signing.is_some() && active.is_none_or(newer) {
                 active = Some(keys.len());
             }
-            keys.push(LoadedKey { kid: k.kid.clone(), state: k.state, jwk: Jwk::es256(k.kid.clone(), x, y), decoding, signing });
+            keys.push(LoadedKey {
+                kid: k.kid.clone(),
+                state: k.state,
+                jwk: Jwk::es256(k.kid.clone(), x, y),
+                decoding,
+                signing,
+            });
         }
-        Ok(Self { issuer: issuer.to_owned(), keys, active, rng: SystemRandom::new() })
+        Ok(Self {
+            issuer: issuer.to_owned(),
+            keys,
+            active,
+            rng: SystemRandom::new(),
+        })
     }
 
     /// The issuer (`iss`) this ring signs as and accepts.
@@ -274,19 +306,26 @@ impl KeyRing {
 
     /// Signs `claims` with the active key.
     pub fn sign<C: TokenType>(&self, claims: &C) -> Result<String, TokenError> {
-        let key = self.active.map(|i| &self.keys[i]).ok_or(TokenError::NoActiveKey)?;
+        let key = self
+            .active
+            .map(|i| &self.keys[i])
+            .ok_or(TokenError::NoActiveKey)?;
         let pair = key.signing.as_ref().ok_or(TokenError::NoActiveKey)?;
         jwt::sign(pair, &self.rng, &key.kid, C::TYP, claims)
     }
 
     /// Verifies a token of type `C` at `now`.
     pub fn verify<C: TokenType>(&self, token: &str, now: Timestamp) -> Result<C, TokenError> {
-        jwt::verify(token, &self.issuer, now, |kid| self.keys.iter().find(|k| k.kid == kid).map(|k| &k.decoding))
+        jwt::verify(token, &self.issuer, now, |kid| {
+            self.keys.iter().find(|k| k.kid == kid).map(|k| &k.decoding)
+        })
     }
 
     /// The JWKS document: every published key.
     pub fn jwks(&self) -> Jwks {
-        Jwks { keys: self.keys.iter().map(|k| k.jwk.clone()).collect() }
+        Jwks {
+            keys: self.keys.iter().map(|k| k.jwk.clone()).collect(),
+        }
     }
 
     /// Retired keys whose every token has expired by `now`, given the longest token lifetime.
@@ -294,7 +333,10 @@ impl KeyRing {
         stored
             .iter()
             .filter(|k| k.state == KeyState::Retired)
-            .filter(|k| k.retired_at.is_some_and(|t| t.plus_secs(max_token_lifetime_secs) <= now))
+            .filter(|k| {
+                k.retired_at
+                    .is_some_and(|t| t.plus_secs(max_token_lifetime_secs) <= now)
+            })
             .map(|k| k.kid.clone())
             .collect()
     }

@@ -71,11 +71,17 @@ fn tampered_payload_is_refused() {
     let mut claims = serde_json::to_value(lat(NOW, 3600)).unwrap();
     claims["flags"] = serde_json::json!(["Face.Identification", "Face.Verification"]);
     let forged = format!("{}.{}.{}", s[0], b64json(&claims), s[2]);
-    assert_eq!(ring.verify::<LimitedAccessClaims>(&forged, NOW), Err(TokenError::BadSignature));
+    assert_eq!(
+        ring.verify::<LimitedAccessClaims>(&forged, NOW),
+        Err(TokenError::BadSignature)
+    );
     let mut sig = s[2].clone().into_bytes();
     sig[5] = if sig[5] == b'A' { b'B' } else { b'A' };
     let flipped = format!("{}.{}.{}", s[0], s[1], String::from_utf8(sig).unwrap());
-    assert_eq!(ring.verify::<LimitedAccessClaims>(&flipped, NOW), Err(TokenError::BadSignature));
+    assert_eq!(
+        ring.verify::<LimitedAccessClaims>(&flipped, NOW),
+        Err(TokenError::BadSignature)
+    );
 }
 
 #[test]
@@ -102,27 +108,50 @@ fn another_keys_kid_or_an_unknown_kid_is_refused() {
     let (_, stored, ring) = ring();
     let (_, _, other_ring) = self::ring();
     let foreign = other_ring.sign(&lat(NOW, 3600)).unwrap();
-    assert_eq!(ring.verify::<LimitedAccessClaims>(&foreign, NOW), Err(TokenError::UnknownKey));
+    assert_eq!(
+        ring.verify::<LimitedAccessClaims>(&foreign, NOW),
+        Err(TokenError::UnknownKey)
+    );
 
     // A token signed by another key but naming our pending key's kid.
     let pending = stored.iter().find(|k| k.state == KeyState::Pending).unwrap();
     let s = segments(&foreign);
     let header = b64json(&serde_json::json!({"alg": "ES256", "typ": "lat+jwt", "kid": pending.kid}));
     let relabelled = format!("{header}.{}.{}", s[1], s[2]);
-    assert_eq!(ring.verify::<LimitedAccessClaims>(&relabelled, NOW), Err(TokenError::BadSignature));
+    assert_eq!(
+        ring.verify::<LimitedAccessClaims>(&relabelled, NOW),
+        Err(TokenError::BadSignature)
+    );
 
-    let no_kid = format!("{}.{}.{}", b64json(&serde_json::json!({"alg": "ES256", "typ": "lat+jwt"})), s[1], s[2]);
-    assert_eq!(ring.verify::<LimitedAccessClaims>(&no_kid, NOW), Err(TokenError::UnknownKey));
+    let no_kid = format!(
+        "{}.{}.{}",
+        b64json(&serde_json::json!({"alg": "ES256", "typ": "lat+jwt"})),
+        s[1],
+        s[2]
+    );
+    assert_eq!(
+        ring.verify::<LimitedAccessClaims>(&no_kid, NOW),
+        Err(TokenError::UnknownKey)
+    );
 }
 
 #[test]
 fn expired_and_not_yet_valid_tokens_are_refused() {
     let (_, _, ring) = ring();
     let token = ring.sign(&lat(NOW, 60)).unwrap();
-    assert!(ring.verify::<LimitedAccessClaims>(&token, NOW.plus_secs(59)).is_ok());
-    assert_eq!(ring.verify::<LimitedAccessClaims>(&token, NOW.plus_secs(60)), Err(TokenError::Expired));
+    assert!(
+        ring.verify::<LimitedAccessClaims>(&token, NOW.plus_secs(59))
+            .is_ok()
+    );
+    assert_eq!(
+        ring.verify::<LimitedAccessClaims>(&token, NOW.plus_secs(60)),
+        Err(TokenError::Expired)
+    );
     let future = ring.sign(&lat(NOW.plus_secs(3600), 60)).unwrap();
-    assert_eq!(ring.verify::<LimitedAccessClaims>(&future, NOW), Err(TokenError::NotYetValid));
+    assert_eq!(
+        ring.verify::<LimitedAccessClaims>(&future, NOW),
+        Err(TokenError::NotYetValid)
+    );
 }
 
 #[test]
@@ -138,26 +167,52 @@ fn a_token_of_another_type_is_refused() {
         jti: "j".into(),
     };
     let token = ring.sign(&sts).unwrap();
-    assert_eq!(ring.verify::<LimitedAccessClaims>(&token, NOW), Err(TokenError::WrongType));
+    assert_eq!(
+        ring.verify::<LimitedAccessClaims>(&token, NOW),
+        Err(TokenError::WrongType)
+    );
     let lat_token = ring.sign(&lat(NOW, 600)).unwrap();
-    assert_eq!(ring.verify::<StsClaims>(&lat_token, NOW), Err(TokenError::WrongType));
+    assert_eq!(
+        ring.verify::<StsClaims>(&lat_token, NOW),
+        Err(TokenError::WrongType)
+    );
 }
 
 #[test]
 fn wrong_issuer_or_audience_is_refused() {
     let (m, stored, ring) = ring();
     let elsewhere = KeyRing::load("https://evil.example", &m, &stored).unwrap();
-    let token = elsewhere.sign(&LimitedAccessClaims { iss: "https://evil.example".into(), ..lat(NOW, 600) }).unwrap();
-    assert_eq!(ring.verify::<LimitedAccessClaims>(&token, NOW), Err(TokenError::WrongIssuer));
-    let token = ring.sign(&LimitedAccessClaims { aud: "urn:other".into(), ..lat(NOW, 600) }).unwrap();
-    assert_eq!(ring.verify::<LimitedAccessClaims>(&token, NOW), Err(TokenError::WrongAudience));
+    let token = elsewhere
+        .sign(&LimitedAccessClaims {
+            iss: "https://evil.example".into(),
+            ..lat(NOW, 600)
+        })
+        .unwrap();
+    assert_eq!(
+        ring.verify::<LimitedAccessClaims>(&token, NOW),
+        Err(TokenError::WrongIssuer)
+    );
+    let token = ring
+        .sign(&LimitedAccessClaims {
+            aud: "urn:other".into(),
+            ..lat(NOW, 600)
+        })
+        .unwrap();
+    assert_eq!(
+        ring.verify::<LimitedAccessClaims>(&token, NOW),
+        Err(TokenError::WrongAudience)
+    );
 }
 
 #[test]
 fn garbage_is_malformed() {
     let (_, _, ring) = ring();
     for junk in ["", "a", "a.b", "a.b.c.d", "!!.!!.!!", &"x".repeat(9000)] {
-        assert_eq!(ring.verify::<LimitedAccessClaims>(junk, NOW), Err(TokenError::Malformed), "{junk:.20}");
+        assert_eq!(
+            ring.verify::<LimitedAccessClaims>(junk, NOW),
+            Err(TokenError::Malformed),
+            "{junk:.20}"
+        );
     }
 }
 
@@ -184,8 +239,16 @@ fn sealed_keys_need_the_right_master_key_and_are_never_printed() {
 fn rotation_promotes_the_published_key_and_old_tokens_still_verify() {
     let (m, mut stored, ring) = ring();
     let old_token = ring.sign(&lat(NOW, 3600)).unwrap();
-    let pending_kid = stored.iter().find(|k| k.state == KeyState::Pending).unwrap().kid.clone();
-    assert!(ring.jwks().keys.iter().any(|k| k.kid == pending_kid), "the next key is published before it signs");
+    let pending_kid = stored
+        .iter()
+        .find(|k| k.state == KeyState::Pending)
+        .unwrap()
+        .kid
+        .clone();
+    assert!(
+        ring.jwks().keys.iter().any(|k| k.kid == pending_kid),
+        "the next key is published before it signs"
+    );
 
     let later = NOW.plus_secs(100);
     let rotation = Rotation::plan(&stored, &m, later).unwrap();
@@ -205,5 +268,8 @@ fn rotation_promotes_the_published_key_and_old_tokens_still_verify() {
     assert_eq!(ring.jwks().keys.len(), 3);
     assert!(ring.verify::<LimitedAccessClaims>(&old_token, later).is_ok());
     assert!(KeyRing::removable(&stored, later.plus_secs(86_399), 86_400).is_empty());
-    assert_eq!(KeyRing::removable(&stored, later.plus_secs(86_400), 86_400).len(), 1);
+    assert_eq!(
+        KeyRing::removable(&stored, later.plus_secs(86_400), 86_400).len(),
+        1
+    );
 }

@@ -1,0 +1,122 @@
+//! Decoding rows into domain values, shared by both backends: the column names and stored encodings are the
+//! same in both schemas, only the SQL dialect differs.
+
+use crate::{Result, StoreError};
+use sqlx::{ColumnIndex, Decode, Row, Type};
+use tessera_core::audit::{Event, Outcome};
+use tessera_core::{Account, FlagSet, IsvGrant, KeySlot, ResourceId, Timestamp};
+use tessera_token::{KeyState, StoredKey};
+
+/// Flags as stored: names joined by commas.
+pub(crate) fn flags_to_db(flags: FlagSet) -> String {
+    flags.names().join(",")
+}
+
+fn flags_from_db(s: &str) -> Result<FlagSet> {
+    let names: Vec<&str> = s.split(',').filter(|n| !n.is_empty()).collect();
+    FlagSet::parse(&names).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_owned())
+}
+
+/// Reads a typed column.
+fn col<'r, R, T>(row: &'r R, name: &'static str) -> Result<T>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    T: Decode<'r, R::Database> + Type<R::Database>,
+{
+    row.try_get(name).map_err(StoreError::Database)
+}
+
+/// The column types every backend must decode.
+pub(crate) trait Decodes<R: Row>: for<'r> Decode<'r, R::Database> + Type<R::Database> {}
+impl<R: Row, T> Decodes<R> for T where T: for<'r> Decode<'r, R::Database> + Type<R::Database> {}
+
+pub(crate) fn account<R>(row: &R) -> Result<Account>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decodes<R>,
+    Option<String>: Decodes<R>,
+    i64: Decodes<R>,
+    Option<i64>: Decodes<R>,
+    bool: Decodes<R>,
+{
+    let id: String = col(row, "id")?;
+    let resource_id: String = col(row, "resource_id")?;
+    let isv_flags: Option<String> = col(row, "isv_flags")?;
+    let isv = match isv_flags {
+        Some(f) => Some(IsvGrant {
+            flags: flags_from_db(&f)?,
+            cut_off_at: col::<R, Option<i64>>(row, "isv_cut_off_at")?.map(Timestamp::from_millis),
+        }),
+        None => None,
+    };
+    Ok(Account {
+        id: uuid::Uuid::parse_str(&id).map_err(|_| corrupt("account id"))?,
+        resource_id: ResourceId::parse(&resource_id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        approved_flags: flags_from_db(&col::<R, String>(row, "approved_flags")?)?,
+        isv,
+        disabled: col(row, "disabled")?,
+        created_at: Timestamp::from_millis(col(row, "created_at")?),
+    })
+}
+
+pub(crate) fn slot<R>(row: &R) -> Result<KeySlot>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decodes<R>,
+{
+    KeySlot::from_name(&col::<R, String>(row, "slot")?).ok_or_else(|| corrupt("key slot"))
+}
+
+pub(crate) fn signing_key<R>(row: &R) -> Result<StoredKey>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decodes<R>,
+    i64: Decodes<R>,
+    Option<i64>: Decodes<R>,
+    Vec<u8>: Decodes<R>,
+{
+    Ok(StoredKey {
+        kid: col(row, "kid")?,
+        state: KeyState::from_name(&col::<R, String>(row, "state")?).ok_or_else(|| corrupt("key state"))?,
+        created_at: Timestamp::from_millis(col(row, "created_at")?),
+        activated_at: col::<R, Option<i64>>(row, "activated_at")?.map(Timestamp::from_millis),
+        retired_at: col::<R, Option<i64>>(row, "retired_at")?.map(Timestamp::from_millis),
+        public_key: col(row, "public_key")?,
+        sealed_private: col(row, "sealed_private")?,
+    })
+}
+
+fn hash32(v: Vec<u8>) -> Result<[u8; 32]> {
+    v.try_into().map_err(|_| corrupt("audit hash length"))
+}
+
+pub(crate) fn event<R>(row: &R) -> Result<Event>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decodes<R>,
+    Option<String>: Decodes<R>,
+    i64: Decodes<R>,
+    Vec<u8>: Decodes<R>,
+{
+    Ok(Event {
+        seq: col(row, "seq")?,
+        at: Timestamp::from_millis(col(row, "at")?),
+        actor: col(row, "actor")?,
+        action: col(row, "action")?,
+        subject: col(row, "subject")?,
+        outcome: Outcome::from_name(&col::<R, String>(row, "outcome")?).ok_or_else(|| corrupt("outcome"))?,
+        details: col(row, "details")?,
+        isv: col(row, "isv")?,
+        prev_hash: hash32(col(row, "prev_hash")?)?,
+        hash: hash32(col(row, "hash")?)?,
+    })
+}

@@ -1,0 +1,324 @@
+//! The SQLite backend: one file in WAL mode with `synchronous=FULL`, so a committed audit batch survives a crash
+//! or power loss. Writers serialise on SQLite's lock; audit appends take it up front (`BEGIN IMMEDIATE`) so the
+//! chain head they read cannot move under them.
+
+use crate::{AccountChange, AuditQuery, MAX_AUDIT_PAGE, Result, Store, StoreError, rows};
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::str::FromStr;
+use std::time::Duration;
+use tessera_core::audit::{Event, GENESIS_HASH, Head, NewEvent};
+use tessera_core::secret::KeyHash;
+use tessera_core::{Account, KeySlot, ResourceId, Timestamp};
+use tessera_token::{Rotation, StoredKey};
+use uuid::Uuid;
+
+/// A SQLite database.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+impl SqliteStore {
+    /// Opens (creating if missing) and migrates the database at `url` (`sqlite://PATH`).
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn setting(&self, name: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn insert_setting_if_absent(&self, name: &str, value: &str) -> Result<bool> {
+        let done =
+            sqlx::query("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING")
+                .bind(name)
+                .bind(value)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn create_account(
+        &self,
+        account: &Account,
+        keys: &[(KeySlot, KeyHash)],
+        now: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO accounts (id, resource_id, kind, approved_flags, isv_flags, isv_cut_off_at, disabled, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(account.id.to_string())
+        .bind(account.resource_id.as_str())
+        .bind(account.kind().as_str())
+        .bind(rows::flags_to_db(account.approved_flags))
+        .bind(account.isv.map(|g| rows::flags_to_db(g.flags)))
+        .bind(account.isv.and_then(|g| g.cut_off_at).map(Timestamp::millis))
+        .bind(account.disabled)
+        .bind(account.created_at.millis())
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::unique(e, "an account with this resource id exists"))?;
+        for (slot, hash) in keys {
+            sqlx::query(
+                "INSERT INTO account_keys (account_id, slot, key_hash, created_at) VALUES (?, ?, ?, ?)",
+            )
+            .bind(account.id.to_string())
+            .bind(slot.as_str())
+            .bind(hash.to_hex())
+            .bind(now.millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::unique(e, "key collision"))?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn account(&self, resource_id: &ResourceId) -> Result<Option<Account>> {
+        let row = sqlx::query("SELECT * FROM accounts WHERE resource_id = ?")
+            .bind(resource_id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(rows::account).transpose()
+    }
+
+    async fn account_by_key(&self, key: &KeyHash) -> Result<Option<(Account, KeySlot)>> {
+        let row = sqlx::query(
+            "SELECT a.*, k.slot, k.key_hash FROM account_keys k JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = ?",
+        )
+        .bind(key.to_hex())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let stored: String = sqlx::Row::try_get(&row, "key_hash")?;
+        if !KeyHash::from_hex(&stored).is_some_and(|h| h.matches(key)) {
+            return Ok(None);
+        }
+        Ok(Some((rows::account(&row)?, rows::slot(&row)?)))
+    }
+
+    async fn list_accounts(&self, after: Option<&ResourceId>, limit: u32) -> Result<Vec<Account>> {
+        let rows = sqlx::query("SELECT * FROM accounts WHERE resource_id > ? ORDER BY resource_id LIMIT ?")
+            .bind(after.map_or("", ResourceId::as_str))
+            .bind(i64::from(limit.min(1000)))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(rows::account).collect()
+    }
+
+    async fn update_account(&self, id: Uuid, change: &AccountChange, now: Timestamp) -> Result<Account> {
+        let id = id.to_string();
+        let query = match change {
+            AccountChange::ApprovedFlags(flags) => {
+                sqlx::query("UPDATE accounts SET approved_flags = ?, updated_at = ? WHERE id = ? RETURNING *")
+                    .bind(rows::flags_to_db(*flags))
+            }
+            AccountChange::Isv(grant) => sqlx::query(
+                "UPDATE accounts SET isv_flags = ?, isv_cut_off_at = ?, updated_at = ? WHERE id = ? RETURNING *",
+            )
+            .bind(grant.map(|g| rows::flags_to_db(g.flags)))
+            .bind(grant.and_then(|g| g.cut_off_at).map(Timestamp::millis)),
+            AccountChange::Disabled(disabled) => {
+                sqlx::query("UPDATE accounts SET disabled = ?, updated_at = ? WHERE id = ? RETURNING *").bind(*disabled)
+            }
+        };
+        let row = query
+            .bind(now.millis())
+            .bind(&id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(rows::account)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(format!("account {id}")))
+    }
+
+    async fn set_account_key(&self, id: Uuid, slot: KeySlot, key: &KeyHash, now: Timestamp) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE account_keys SET key_hash = ?, created_at = ? WHERE account_id = ? AND slot = ?",
+        )
+        .bind(key.to_hex())
+        .bind(now.millis())
+        .bind(id.to_string())
+        .bind(slot.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::unique(e, "key collision"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("account {id}")));
+        }
+        Ok(())
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<StoredKey>> {
+        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(rows::signing_key).collect()
+    }
+
+    async fn bootstrap_signing_keys(&self, keys: &[StoredKey]) -> Result<bool> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys")
+            .fetch_one(&mut *tx)
+            .await?;
+        if existing > 0 {
+            return Ok(false);
+        }
+        for key in keys {
+            insert_key(&mut tx, key).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn rotate_signing_keys(&self, rotation: &Rotation, now: Timestamp) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        if let Some(kid) = &rotation.promote {
+            let done = sqlx::query(
+                "UPDATE signing_keys SET state = 'active', activated_at = ? WHERE kid = ? AND state = 'pending'",
+            )
+            .bind(now.millis())
+            .bind(kid)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict(
+                    "another rotation promoted the pending key first".into(),
+                ));
+            }
+        }
+        for kid in &rotation.retire {
+            sqlx::query("UPDATE signing_keys SET state = 'retired', retired_at = ? WHERE kid = ? AND state = 'active'")
+                .bind(now.millis())
+                .bind(kid)
+                .execute(&mut *tx)
+                .await?;
+        }
+        insert_key(&mut tx, &rotation.new_pending).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn remove_signing_keys(&self, kids: &[String]) -> Result<()> {
+        for kid in kids {
+            sqlx::query("DELETE FROM signing_keys WHERE kid = ? AND state = 'retired'")
+                .bind(kid)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn append_audit(&self, events: Vec<NewEvent>) -> Result<Vec<Event>> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let head_row: Option<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        let mut head = match head_row {
+            Some((seq, hash)) => Head {
+                seq,
+                hash: hash
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("audit hash length".into()))?,
+            },
+            None => Head {
+                seq: 0,
+                hash: GENESIS_HASH,
+            },
+        };
+        let mut sealed = Vec::with_capacity(events.len());
+        for new in events {
+            let e = head.seal(new);
+            sqlx::query(
+                "INSERT INTO audit_events (seq, at, actor, action, subject, outcome, details, isv, prev_hash, hash)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(e.seq)
+            .bind(e.at.millis())
+            .bind(&e.actor)
+            .bind(&e.action)
+            .bind(&e.subject)
+            .bind(e.outcome.as_str())
+            .bind(&e.details)
+            .bind(&e.isv)
+            .bind(e.prev_hash.as_slice())
+            .bind(e.hash.as_slice())
+            .execute(&mut *tx)
+            .await?;
+            sealed.push(e);
+        }
+        tx.commit().await?;
+        Ok(sealed)
+    }
+
+    async fn audit_events(&self, q: &AuditQuery) -> Result<Vec<Event>> {
+        let rows = sqlx::query(
+            "SELECT * FROM audit_events
+             WHERE seq > ?1 AND (?2 IS NULL OR actor = ?2) AND (?3 IS NULL OR action = ?3)
+               AND (?4 IS NULL OR subject = ?4) AND (?5 IS NULL OR outcome = ?5) AND (?6 IS NULL OR isv = ?6)
+               AND (?7 IS NULL OR at >= ?7) AND (?8 IS NULL OR at < ?8)
+             ORDER BY seq LIMIT ?9",
+        )
+        .bind(q.after_seq)
+        .bind(&q.actor)
+        .bind(&q.action)
+        .bind(&q.subject)
+        .bind(q.outcome.map(|o| o.as_str()))
+        .bind(&q.isv)
+        .bind(q.since.map(Timestamp::millis))
+        .bind(q.until.map(Timestamp::millis))
+        .bind(i64::from(q.limit.clamp(1, MAX_AUDIT_PAGE)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::event).collect()
+    }
+}
+
+async fn insert_key(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, key: &StoredKey) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, state, created_at, activated_at, retired_at, public_key, sealed_private)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&key.kid)
+    .bind(key.state.as_str())
+    .bind(key.created_at.millis())
+    .bind(key.activated_at.map(Timestamp::millis))
+    .bind(key.retired_at.map(Timestamp::millis))
+    .bind(&key.public_key)
+    .bind(&key.sealed_private)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
