@@ -9,6 +9,36 @@ use aws_lc_rs::digest;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// Audited actions.
+pub mod action {
+    /// An STS bearer token was issued (or refused).
+    pub const ISSUE_TOKEN: &str = "sts.issueToken";
+    /// A limited access token was issued (or refused).
+    pub const ISSUE_LIMITED_ACCESS_TOKEN: &str = "sts.issueLimitedAccessToken";
+    /// A request went through the Limited Access gate.
+    pub const GATE: &str = "limitedAccess.use";
+    /// An authenticated caller was refused before reaching an operation (e.g. disabled account).
+    pub const AUTHENTICATION: &str = "auth.refused";
+    /// Admin: account created.
+    pub const ACCOUNT_CREATE: &str = "admin.account.create";
+    /// Admin: subscription key regenerated.
+    pub const ACCOUNT_REGENERATE_KEY: &str = "admin.account.regenerateKey";
+    /// Admin: Limited Access approvals replaced.
+    pub const ACCOUNT_APPROVE: &str = "admin.account.approve";
+    /// Admin: account made an ISV.
+    pub const ISV_GRANT: &str = "admin.isv.grant";
+    /// Admin: ISV cut off.
+    pub const ISV_CUT_OFF: &str = "admin.isv.cutOff";
+    /// Admin: account disabled.
+    pub const ACCOUNT_DISABLE: &str = "admin.account.disable";
+    /// Admin: account enabled.
+    pub const ACCOUNT_ENABLE: &str = "admin.account.enable";
+    /// Admin: signing keys rotated.
+    pub const KEYS_ROTATE: &str = "admin.keys.rotate";
+    /// Admin: a request with the admin key was refused.
+    pub const ADMIN_REFUSED: &str = "admin.refused";
+}
+
 /// The `prev_hash` of the first event.
 pub const GENESIS_HASH: [u8; 32] = [0; 32];
 

@@ -1,1 +1,26 @@
-//! placeholder
+//! Tessera's HTTP service.
+//!
+//! [`app`] builds the router over an [`AppState`]; [`serve`] opens the store, loads keys, and listens over HTTPS
+//! (or plain HTTP). Handlers live in `routes`, authentication in `auth`, the Limited Access gate in `gate`, and
+//! every error becomes an HTTP response in exactly one place, `error`.
+
+mod app;
+pub mod auth;
+mod bootstrap;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod gate;
+mod keyring;
+mod metrics_setup;
+mod ratelimit;
+mod routes;
+mod server;
+mod state;
+pub mod tls;
+
+pub use app::app;
+pub use clock::Clock;
+pub use config::{Config, FileConfig, TlsMode};
+pub use server::{Running, serve, start};
+pub use state::AppState;

@@ -1,0 +1,171 @@
+//! Who is calling. [`Caller`] authenticates an account by `Ocp-Apim-Subscription-Key` or by an STS bearer token;
+//! [`Admin`] authenticates the operator. Both count failures per client address and answer 429 once an address
+//! has failed too often.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use tessera_core::audit::action;
+use tessera_core::claims::StsClaims;
+use tessera_core::secret::KeyHash;
+use tessera_core::{Account, KeySlot};
+
+/// Header carrying an account's subscription key.
+pub const SUBSCRIPTION_KEY_HEADER: &str = "ocp-apim-subscription-key";
+/// Longest credential header accepted, bytes.
+const MAX_CREDENTIAL_LEN: usize = 8192;
+
+/// How the caller proved who it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// One of its subscription keys.
+    Key(KeySlot),
+    /// An STS bearer token with this `jti`.
+    StsToken(String),
+}
+
+/// An authenticated, enabled account.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The account as stored now.
+    pub account: Account,
+    /// The credential used.
+    pub credential: Credential,
+}
+
+impl Caller {
+    /// The audit actor string.
+    pub fn actor(&self) -> String {
+        format!("account:{}", self.account.resource_id)
+    }
+}
+
+/// The operator, authenticated by `Authorization: Bearer <admin key>`.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin;
+
+/// The client address (loopback when the app runs without a socket, as in router tests).
+pub fn client_ip(parts: &Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |ConnectInfo(addr)| addr.ip())
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, ApiError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) if v.len() <= MAX_CREDENTIAL_LEN => v
+            .to_str()
+            .map(|s| Some(s.trim()))
+            .map_err(|_| ApiError::unauthorized("InvalidCredentials", "credential header is not ASCII")),
+        Some(_) => Err(ApiError::unauthorized(
+            "InvalidCredentials",
+            "credential header is too long",
+        )),
+    }
+}
+
+/// The token of an `Authorization: Bearer` header.
+pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    Ok(
+        header(headers, "authorization")?.map(|v| match v.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+            _ => "",
+        }),
+    )
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ip = client_ip(parts);
+        state
+            .auth_failures
+            .check(ip)
+            .map_err(ApiError::too_many_requests)?;
+        let found = authenticate(&parts.headers, state).await;
+        let caller = match found {
+            Ok(caller) => caller,
+            Err(e) => {
+                if e.status() == axum::http::StatusCode::UNAUTHORIZED {
+                    state.auth_failures.record_failure(ip);
+                }
+                return Err(e);
+            }
+        };
+        if caller.account.disabled {
+            let denied = ApiError::forbidden("AccountDisabled", "this account is disabled");
+            state
+                .event(&caller.actor(), action::AUTHENTICATION, parts.uri.path())
+                .denied()
+                .details(serde_json::json!({"code": denied.code()}))
+                .record()
+                .await?;
+            return Err(denied);
+        }
+        Ok(caller)
+    }
+}
+
+async fn authenticate(headers: &HeaderMap, state: &AppState) -> Result<Caller, ApiError> {
+    if let Some(key) = header(headers, SUBSCRIPTION_KEY_HEADER)? {
+        let (account, slot) = state
+            .store
+            .account_by_key(&KeyHash::of(key))
+            .await?
+            .ok_or_else(|| {
+                ApiError::unauthorized("InvalidSubscriptionKey", "the subscription key is not valid")
+            })?;
+        return Ok(Caller {
+            account,
+            credential: Credential::Key(slot),
+        });
+    }
+    if let Some(token) = bearer(headers)? {
+        let claims: StsClaims =
+            state.keys.verify(token, state.clock.now()).await.map_err(|e| {
+                ApiError::unauthorized(e.code(), format!("the bearer token is not valid: {e}"))
+            })?;
+        let account = state.store.account(&claims.sub).await?.ok_or_else(|| {
+            ApiError::unauthorized("InvalidCredentials", "the token's account no longer exists")
+        })?;
+        return Ok(Caller {
+            account,
+            credential: Credential::StsToken(claims.jti),
+        });
+    }
+    Err(ApiError::unauthorized(
+        "MissingCredentials",
+        "send the account's key in Ocp-Apim-Subscription-Key, or an STS token in Authorization: Bearer",
+    ))
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ip = client_ip(parts);
+        state
+            .auth_failures
+            .check(ip)
+            .map_err(ApiError::too_many_requests)?;
+        match bearer(&parts.headers)? {
+            Some(key) if KeyHash::of(key).matches(&state.admin_key) => Ok(Admin),
+            presented => {
+                state.auth_failures.record_failure(ip);
+                Err(match presented {
+                    None => ApiError::unauthorized(
+                        "MissingCredentials",
+                        "send the admin key in Authorization: Bearer",
+                    ),
+                    Some(_) => ApiError::unauthorized("InvalidAdminKey", "the admin key is not valid"),
+                })
+            }
+        }
+    }
+}

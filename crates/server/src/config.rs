@@ -1,0 +1,346 @@
+//! Configuration: a TOML file ([`FileConfig`], unknown keys refused), overridden by `TESSERA_*` environment
+//! variables and command-line flags (the CLI maps both into [`Overrides`]), validated into one [`Config`].
+//! Secrets (admin key, master key) come from the environment or a file, never from flags that `ps` would show.
+
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use thiserror::Error;
+
+/// A configuration problem, said plainly.
+#[derive(Debug, Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError(msg.into()))
+}
+
+/// A secret string whose `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The `[tls]` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFileConfig {
+    /// `auto` (a local CA and server certificate in the data directory), `files`, or `off`.
+    pub mode: Option<String>,
+    /// PEM certificate chain, with `mode = "files"`.
+    pub cert: Option<PathBuf>,
+    /// PEM private key, with `mode = "files"`.
+    pub key: Option<PathBuf>,
+    /// Extra DNS names or IPs for the generated certificate (localhost and loopback are always included).
+    #[serde(default)]
+    pub hostnames: Vec<String>,
+}
+
+/// The TOML configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Address to listen on.
+    pub listen: Option<String>,
+    /// Data directory (SQLite database, generated TLS material, generated master key).
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite://PATH` or `postgres://…`.
+    pub database_url: Option<String>,
+    /// The externally visible base URL, used as the token issuer (`iss`).
+    pub public_url: Option<String>,
+    /// TLS settings.
+    pub tls: Option<TlsFileConfig>,
+    /// File holding the base64 master key.
+    pub master_key_file: Option<PathBuf>,
+    /// How often each node reloads signing keys from the database, seconds.
+    pub key_refresh_secs: Option<u64>,
+    /// Failed authentications tolerated per client address per window before 429.
+    pub auth_failure_limit: Option<u32>,
+    /// The window for `auth_failure_limit`, seconds.
+    pub auth_failure_window_secs: Option<u64>,
+}
+
+impl FileConfig {
+    /// Reads and parses a TOML file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+    }
+}
+
+/// Values from flags and environment variables; each overrides the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--listen` / `TESSERA_LISTEN`.
+    pub listen: Option<String>,
+    /// `--data-dir` / `TESSERA_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `--database-url` / `TESSERA_DATABASE_URL`.
+    pub database_url: Option<String>,
+    /// `--public-url` / `TESSERA_PUBLIC_URL`.
+    pub public_url: Option<String>,
+    /// `--http`: plain HTTP.
+    pub http: bool,
+    /// `--tls-cert` / `TESSERA_TLS_CERT`.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key` / `TESSERA_TLS_KEY`.
+    pub tls_key: Option<PathBuf>,
+    /// `TESSERA_ADMIN_KEY`.
+    pub admin_key: Option<Secret>,
+    /// `TESSERA_MASTER_KEY`.
+    pub master_key: Option<Secret>,
+    /// Hidden `--bench-routes`: expose `/bench/noop` and `/bench/sign` for `cargo xtask bench`.
+    pub bench_routes: bool,
+}
+
+/// How the listener speaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsMode {
+    /// A local CA and server certificate generated into `<data_dir>/tls` on first start.
+    Auto {
+        /// Extra names for the certificate.
+        hostnames: Vec<String>,
+    },
+    /// Certificate and key from files.
+    Files {
+        /// PEM chain.
+        cert: PathBuf,
+        /// PEM key.
+        key: PathBuf,
+    },
+    /// Plain HTTP.
+    Off,
+}
+
+/// The validated runtime configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Database URL.
+    pub database_url: String,
+    /// Token issuer and base of the discovery document.
+    pub public_url: String,
+    /// TLS.
+    pub tls: TlsMode,
+    /// Bootstrap admin key, if given.
+    pub admin_key: Option<Secret>,
+    /// Master key, if given.
+    pub master_key: Option<Secret>,
+    /// Signing-key reload period.
+    pub key_refresh: Duration,
+    /// Auth failures per address per window.
+    pub auth_failure_limit: u32,
+    /// Auth failure window.
+    pub auth_failure_window: Duration,
+    /// Benchmark routes.
+    pub bench_routes: bool,
+}
+
+/// Default HTTPS listen address.
+pub const DEFAULT_LISTEN_TLS: &str = "127.0.0.1:8443";
+/// Default plain-HTTP listen address.
+pub const DEFAULT_LISTEN_HTTP: &str = "127.0.0.1:8080";
+
+impl Config {
+    /// Merges file and overrides, applies defaults, and validates.
+    pub fn resolve(file: FileConfig, o: Overrides) -> Result<Self, ConfigError> {
+        let file_tls = file.tls.clone().unwrap_or_default();
+        let tls = if o.http {
+            TlsMode::Off
+        } else if o.tls_cert.is_some() || o.tls_key.is_some() {
+            match (o.tls_cert, o.tls_key) {
+                (Some(cert), Some(key)) => TlsMode::Files { cert, key },
+                _ => return err("--tls-cert and --tls-key go together"),
+            }
+        } else {
+            match file_tls.mode.as_deref().unwrap_or("auto") {
+                "auto" => TlsMode::Auto {
+                    hostnames: file_tls.hostnames,
+                },
+                "off" => TlsMode::Off,
+                "files" => match (file_tls.cert, file_tls.key) {
+                    (Some(cert), Some(key)) => TlsMode::Files { cert, key },
+                    _ => return err("[tls] mode = \"files\" needs cert and key"),
+                },
+                other => return err(format!("[tls] mode must be auto, files or off, not {other:?}")),
+            }
+        };
+        let default_listen = if tls == TlsMode::Off {
+            DEFAULT_LISTEN_HTTP
+        } else {
+            DEFAULT_LISTEN_TLS
+        };
+        let listen_text = o
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| default_listen.to_owned());
+        let listen: SocketAddr = listen_text
+            .parse()
+            .map_err(|_| ConfigError(format!("listen address {listen_text:?} is not IP:PORT")))?;
+        let data_dir = o
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./tessera-data"));
+        let database_url = o
+            .database_url
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("tessera.db").display()));
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return err("database URL must start with sqlite:// or postgres://");
+        }
+        let scheme = if tls == TlsMode::Off { "http" } else { "https" };
+        let public_url = o.public_url.or(file.public_url).unwrap_or_else(|| {
+            let host = if listen.ip().is_unspecified() {
+                "localhost".to_owned()
+            } else {
+                listen.ip().to_string()
+            };
+            let host = if listen.is_ipv6() && host != "localhost" {
+                format!("[{host}]")
+            } else {
+                host
+            };
+            format!("{scheme}://{host}:{}", listen.port())
+        });
+        let public_url = public_url.trim_end_matches('/').to_owned();
+        if !(public_url.starts_with("https://") || public_url.starts_with("http://")) {
+            return err("public URL must be an http(s) URL");
+        }
+        let master_key = match (o.master_key, file.master_key_file) {
+            (Some(k), _) => Some(k),
+            (None, Some(path)) => Some(Secret::new(
+                std::fs::read_to_string(&path)
+                    .map_err(|e| ConfigError(format!("cannot read master key file {}: {e}", path.display())))?
+                    .trim()
+                    .to_owned(),
+            )),
+            (None, None) => None,
+        };
+        if master_key.is_none() && !database_url.starts_with("sqlite:") {
+            return err(
+                "PostgreSQL deployments need TESSERA_MASTER_KEY (or master_key_file): every node must share the \
+                 key that seals the signing keys. Generate one with `openssl rand -base64 32`.",
+            );
+        }
+        if let Some(k) = &o.admin_key
+            && k.expose().len() < 16
+        {
+            return err("TESSERA_ADMIN_KEY must be at least 16 characters");
+        }
+        let key_refresh = Duration::from_secs(file.key_refresh_secs.unwrap_or(10));
+        if key_refresh.is_zero() || key_refresh > Duration::from_secs(300) {
+            return err("key_refresh_secs must be between 1 and 300");
+        }
+        Ok(Self {
+            listen,
+            data_dir,
+            database_url,
+            public_url,
+            tls,
+            admin_key: o.admin_key,
+            master_key,
+            key_refresh,
+            auth_failure_limit: file.auth_failure_limit.unwrap_or(20).max(1),
+            auth_failure_window: Duration::from_secs(file.auth_failure_window_secs.unwrap_or(60).max(1)),
+            bench_routes: o.bench_routes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_https_on_loopback_with_sqlite_in_the_data_dir() {
+        let c = Config::resolve(FileConfig::default(), Overrides::default()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8443");
+        assert_eq!(c.public_url, "https://127.0.0.1:8443");
+        assert_eq!(c.database_url, "sqlite://./tessera-data/tessera.db");
+        assert_eq!(c.tls, TlsMode::Auto { hostnames: vec![] });
+        let http = Config::resolve(
+            FileConfig::default(),
+            Overrides {
+                http: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(http.public_url, "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused_with_a_reason() {
+        let e = toml::from_str::<FileConfig>("listen = \"127.0.0.1:1\"\nlisten_port = 3").unwrap_err();
+        assert!(e.to_string().contains("listen_port"));
+        let bad = |f: FileConfig, o: Overrides| Config::resolve(f, o).unwrap_err().to_string();
+        assert!(
+            bad(
+                FileConfig {
+                    listen: Some("nope".into()),
+                    ..Default::default()
+                },
+                Overrides::default()
+            )
+            .contains("not IP:PORT")
+        );
+        assert!(
+            bad(
+                FileConfig::default(),
+                Overrides {
+                    database_url: Some("postgres://x/y".into()),
+                    ..Default::default()
+                }
+            )
+            .contains("TESSERA_MASTER_KEY")
+        );
+        assert!(
+            bad(
+                FileConfig::default(),
+                Overrides {
+                    admin_key: Some(Secret::new("short")),
+                    ..Default::default()
+                }
+            )
+            .contains("at least 16")
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let c = Config::resolve(
+            FileConfig::default(),
+            Overrides {
+                admin_key: Some(Secret::new("a-very-secret-admin-key")),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains("a-very-secret"));
+    }
+}

@@ -1,0 +1,110 @@
+//! The Limited Access gate, one component for every gated operation.
+//!
+//! A handler takes the [`LimitedAccess`] extractor (an authenticated [`Caller`] plus the `LimitedAccessToken:
+//! Bearer <jwt>` header it sent, if any) and calls [`LimitedAccess::require`] with the feature flag the operation
+//! needs. The gate verifies the token (signature, `typ`, `iss`, `aud`, `exp`, `nbf`, published `kid`), reads the
+//! issuing ISV as it is *now*, applies [`tessera_core::policy::decide`], and audits the decision, durably, before
+//! the operation runs. A refusal is a 403 whose code names the reason.
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use tessera_core::FeatureFlag;
+use tessera_core::audit::action;
+use tessera_core::claims::LimitedAccessClaims;
+use tessera_core::policy::{self, DenyReason, Grant, TokenEvidence};
+
+/// Header that carries a limited access token.
+pub const LIMITED_ACCESS_TOKEN_HEADER: &str = "limitedaccesstoken";
+
+/// A caller and the limited access token it presented.
+#[derive(Debug, Clone)]
+pub struct LimitedAccess {
+    /// The authenticated account.
+    pub caller: Caller,
+    token: Option<Result<String, ()>>,
+}
+
+impl FromRequestParts<AppState> for LimitedAccess {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let token = parts.headers.get(LIMITED_ACCESS_TOKEN_HEADER).map(|v| {
+            let v = v.to_str().map_err(|_| ())?.trim();
+            match v.split_once(' ') {
+                Some((scheme, jwt)) if scheme.eq_ignore_ascii_case("bearer") && !jwt.trim().is_empty() => {
+                    Ok(jwt.trim().to_owned())
+                }
+                _ => Err(()),
+            }
+        });
+        Ok(Self { caller, token })
+    }
+}
+
+impl LimitedAccess {
+    /// Allows the request to use `flag` for `operation`, or refuses it with a 403. Either way the decision is in
+    /// the audit log before this returns.
+    pub async fn require(
+        &self,
+        state: &AppState,
+        flag: FeatureFlag,
+        operation: &str,
+    ) -> Result<Grant, ApiError> {
+        let now = state.clock.now();
+        let verified = match &self.token {
+            None => Ok(None),
+            Some(Err(())) => Err(DenyReason::InvalidToken("TokenMalformed")),
+            Some(Ok(jwt)) => state
+                .keys
+                .verify::<LimitedAccessClaims>(jwt, now)
+                .await
+                .map(Some)
+                .map_err(|e| DenyReason::InvalidToken(e.code())),
+        };
+        let isv = match &verified {
+            Ok(Some(claims)) => state.store.account(&claims.isv).await?,
+            _ => None,
+        };
+        let token_isv = verified
+            .as_ref()
+            .ok()
+            .and_then(Option::as_ref)
+            .map(|c| c.isv.to_string());
+        let decision = verified.and_then(|claims| {
+            let evidence = claims.as_ref().map(|claims| TokenEvidence {
+                claims,
+                isv: isv.as_ref(),
+            });
+            policy::decide(flag, &self.caller.account, evidence)
+        });
+        let mut details = serde_json::json!({"operation": operation, "flag": flag.name()});
+        match &decision {
+            Ok(Grant::OwnApproval) => details["grantedBy"] = "approval".into(),
+            Ok(Grant::Token { jti, isv }) => {
+                details["grantedBy"] = "token".into();
+                details["jti"] = jti.clone().into();
+                details["isv"] = isv.to_string().into();
+            }
+            Err(reason) => details["reason"] = reason.code().into(),
+        }
+        let event = state.event(
+            &self.caller.actor(),
+            action::GATE,
+            self.caller.account.resource_id.as_str(),
+        );
+        let event = if decision.is_err() { event.denied() } else { event };
+        event.details(details).isv(token_isv.as_deref()).record().await?;
+
+        let (label, reason) = match &decision {
+            Ok(_) => ("allowed", "none"),
+            Err(r) => ("denied", r.code()),
+        };
+        metrics::counter!("tessera_gate_decisions_total", "decision" => label, "reason" => reason)
+            .increment(1);
+        decision.map_err(|reason| ApiError::forbidden(reason.code(), reason.message(flag)))
+    }
+}

@@ -1,0 +1,425 @@
+//! The operator's API, authenticated by the admin key. Accounts are addressed ARM-style, by their resource id
+//! under `/admin`, with actions as trailing segments:
+//!
+//! | method | path | does |
+//! |---|---|---|
+//! | PUT | `/admin/subscriptions/…/accounts/{name}` | create (201, with both keys shown once) |
+//! | GET | `/admin/subscriptions/…/accounts/{name}` | read |
+//! | POST | `…/listKeys` | key slots and when each was set (keys are stored hashed and never shown again) |
+//! | POST | `…/regenerateKey` `{"keyName":"key1"}` | new key for a slot, shown once |
+//! | PUT | `…/limitedAccess` `{"featureFlags":[…]}` | replace approved flags |
+//! | PUT | `…/isv` `{"featureFlags":[…]}` | make an ISV for flags it holds (re-enables a cut-off ISV) |
+//! | POST | `…/isv/cutOff` | cut the ISV off: its live tokens stop working |
+//! | POST | `…/disable`, `…/enable` | disable or re-enable the account |
+//! | GET | `/admin/accounts?after=&limit=` | list |
+//! | GET | `/admin/audit?actor=&action=&subject=&outcome=&isv=&since=&until=&after=&limit=` | audit events |
+//! | GET | `/admin/keys`, POST `/admin/keys/rotate` | signing keys; rotation |
+
+use crate::auth::Admin;
+use crate::error::{ApiError, ApiQuery};
+use crate::routes::new_secret;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use tessera_core::audit::{Event, Outcome, action};
+use tessera_core::secret::KeyHash;
+use tessera_core::{Account, FlagSet, IsvGrant, KeySlot, ResourceId, Timestamp, policy};
+use tessera_store::{AccountChange, AuditQuery};
+
+const ADMIN: &str = "admin";
+
+/// An account as the admin API shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountView<'a> {
+    #[serde(flatten)]
+    account: &'a Account,
+    kind: tessera_core::AccountKind,
+    isv_active: bool,
+}
+
+fn view(account: &Account) -> serde_json::Value {
+    serde_json::to_value(AccountView {
+        account,
+        kind: account.kind(),
+        isv_active: account.is_active_isv(),
+    })
+    .unwrap_or_default()
+}
+
+/// `PUT|GET|POST /admin/subscriptions/{*rest}`: an account and its actions. A refused change is audited.
+pub async fn account_route(
+    State(state): State<AppState>,
+    _: Admin,
+    method: Method,
+    Path(rest): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let is_read = method == Method::GET;
+    let result = account_action(&state, method, &rest, &body).await;
+    if let Err(e) = &result
+        && !is_read
+    {
+        let subject = format!("/subscriptions/{}", rest.chars().take(512).collect::<String>());
+        state
+            .event(ADMIN, action::ADMIN_REFUSED, &subject)
+            .denied()
+            .details(serde_json::json!({"code": e.code(), "status": e.status().as_u16()}))
+            .record()
+            .await?;
+    }
+    result
+}
+
+async fn account_action(
+    state: &AppState,
+    method: Method,
+    rest: &str,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let full = format!("/subscriptions/{rest}");
+    let segments: Vec<&str> = full.trim_start_matches('/').splitn(9, '/').collect();
+    let (id_part, action_part) = match segments.len() {
+        9 => (segments[..8].join("/"), segments[8]),
+        _ => (segments.join("/"), ""),
+    };
+    let resource_id = ResourceId::parse(&format!("/{id_part}"))?;
+    match (method, action_part) {
+        (Method::PUT, "") => create_account(state, resource_id, body).await,
+        (Method::GET, "") => Ok(axum::Json(view(&load(state, &resource_id).await?)).into_response()),
+        (Method::POST, "listKeys") => list_keys(state, &resource_id).await,
+        (Method::POST, "regenerateKey") => regenerate_key(state, &resource_id, body).await,
+        (Method::PUT, "limitedAccess") => {
+            let flags = parse_flags(body)?;
+            change(
+                state,
+                &resource_id,
+                AccountChange::ApprovedFlags(flags),
+                action::ACCOUNT_APPROVE,
+            )
+            .await
+        }
+        (Method::PUT, "isv") => {
+            let flags = parse_flags(body)?;
+            let account = load(state, &resource_id).await?;
+            policy::authorize_isv_grant(&account, flags)?;
+            let grant = Some(IsvGrant {
+                flags,
+                cut_off_at: None,
+            });
+            change(state, &resource_id, AccountChange::Isv(grant), action::ISV_GRANT).await
+        }
+        (Method::POST, "isv/cutOff") => {
+            let account = load(state, &resource_id).await?;
+            let Some(grant) = account.isv else {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "NotAnIsv",
+                    "this account is not an ISV",
+                ));
+            };
+            let cut = IsvGrant {
+                cut_off_at: Some(grant.cut_off_at.unwrap_or(state.clock.now())),
+                ..grant
+            };
+            change(
+                state,
+                &resource_id,
+                AccountChange::Isv(Some(cut)),
+                action::ISV_CUT_OFF,
+            )
+            .await
+        }
+        (Method::POST, "disable") => {
+            change(
+                state,
+                &resource_id,
+                AccountChange::Disabled(true),
+                action::ACCOUNT_DISABLE,
+            )
+            .await
+        }
+        (Method::POST, "enable") => {
+            change(
+                state,
+                &resource_id,
+                AccountChange::Disabled(false),
+                action::ACCOUNT_ENABLE,
+            )
+            .await
+        }
+        (m, a) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "UnknownAdminOperation",
+            format!(
+                "no admin operation {m} {}",
+                if a.is_empty() { "<account>" } else { a }
+            ),
+        )),
+    }
+}
+
+async fn load(state: &AppState, id: &ResourceId) -> Result<Account, ApiError> {
+    state
+        .store
+        .account(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("ResourceNotFound", "no account has this resource id"))
+}
+
+fn json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("InvalidRequestBody", e.to_string()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FlagsBody {
+    feature_flags: Vec<String>,
+}
+
+fn parse_flags(body: &[u8]) -> Result<FlagSet, ApiError> {
+    Ok(FlagSet::parse(&json::<FlagsBody>(body)?.feature_flags)?)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CreateBody {
+    #[serde(default)]
+    approved_feature_flags: Vec<String>,
+}
+
+async fn create_account(
+    state: &AppState,
+    resource_id: ResourceId,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let body: CreateBody = if body.is_empty() {
+        CreateBody::default()
+    } else {
+        json(body)?
+    };
+    let now = state.clock.now();
+    let account = Account {
+        id: uuid::Uuid::new_v4(),
+        resource_id,
+        approved_flags: FlagSet::parse(&body.approved_feature_flags)?,
+        isv: None,
+        disabled: false,
+        created_at: now,
+    };
+    let key1 = new_secret("").map_err(|e| ApiError::internal(&e))?;
+    let key2 = new_secret("").map_err(|e| ApiError::internal(&e))?;
+    let hashes = [
+        (KeySlot::Key1, KeyHash::of(&key1)),
+        (KeySlot::Key2, KeyHash::of(&key2)),
+    ];
+    state.store.create_account(&account, &hashes, now).await?;
+    state
+        .event(ADMIN, action::ACCOUNT_CREATE, account.resource_id.as_str())
+        .details(serde_json::json!({"id": account.id, "kind": account.kind(), "approvedFlags": account.approved_flags}))
+        .record()
+        .await?;
+    let mut answer = view(&account);
+    answer["keys"] = serde_json::json!({"key1": key1, "key2": key2});
+    Ok((StatusCode::CREATED, axum::Json(answer)).into_response())
+}
+
+async fn list_keys(state: &AppState, id: &ResourceId) -> Result<Response, ApiError> {
+    load(state, id).await?;
+    Ok(axum::Json(serde_json::json!({
+        "keys": KeySlot::ALL.iter().map(|s| serde_json::json!({"keyName": s.as_str()})).collect::<Vec<_>>(),
+        "note": "keys are stored hashed and shown only when created or regenerated; use regenerateKey to get a new one",
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RegenerateBody {
+    key_name: String,
+}
+
+async fn regenerate_key(state: &AppState, id: &ResourceId, body: &[u8]) -> Result<Response, ApiError> {
+    let body: RegenerateBody = json(body)?;
+    let slot = KeySlot::from_name(&body.key_name)
+        .ok_or_else(|| ApiError::bad_request("InvalidKeyName", "keyName must be key1 or key2"))?;
+    let account = load(state, id).await?;
+    let key = new_secret("").map_err(|e| ApiError::internal(&e))?;
+    state
+        .store
+        .set_account_key(account.id, slot, &KeyHash::of(&key), state.clock.now())
+        .await?;
+    state
+        .event(ADMIN, action::ACCOUNT_REGENERATE_KEY, id.as_str())
+        .details(serde_json::json!({"keyName": slot.as_str()}))
+        .record()
+        .await?;
+    Ok(axum::Json(serde_json::json!({"keyName": slot.as_str(), "key": key})).into_response())
+}
+
+async fn change(
+    state: &AppState,
+    id: &ResourceId,
+    change: AccountChange,
+    act: &str,
+) -> Result<Response, ApiError> {
+    let account = load(state, id).await?;
+    let updated = state
+        .store
+        .update_account(account.id, &change, state.clock.now())
+        .await?;
+    let details = match &change {
+        AccountChange::ApprovedFlags(f) => serde_json::json!({"approvedFlags": f}),
+        AccountChange::Isv(g) => serde_json::json!({"isv": g}),
+        AccountChange::Disabled(d) => serde_json::json!({"disabled": d}),
+    };
+    let isv = matches!(change, AccountChange::Isv(_)).then_some(id.as_str());
+    state
+        .event(ADMIN, act, id.as_str())
+        .details(details)
+        .isv(isv)
+        .record()
+        .await?;
+    Ok(axum::Json(view(&updated)).into_response())
+}
+
+/// Paging of the account list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    after: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /admin/accounts`.
+pub async fn list_accounts(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    let after = q.after.as_deref().map(ResourceId::parse).transpose()?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let accounts = state.store.list_accounts(after.as_ref(), limit).await?;
+    let next = (accounts.len() == limit as usize)
+        .then(|| accounts.last().map(|a| a.resource_id.to_string()))
+        .flatten();
+    Ok(axum::Json(
+        serde_json::json!({"value": accounts.iter().map(view).collect::<Vec<_>>(), "nextAfter": next}),
+    )
+    .into_response())
+}
+
+/// Filters of `GET /admin/audit`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFilters {
+    actor: Option<String>,
+    action: Option<String>,
+    subject: Option<String>,
+    outcome: Option<String>,
+    isv: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+fn time_filter(name: &str, v: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
+    v.map(|s| {
+        Timestamp::parse_rfc3339(s)
+            .ok_or_else(|| ApiError::bad_request("InvalidQuery", format!("{name} must be an RFC 3339 time")))
+    })
+    .transpose()
+}
+
+/// `GET /admin/audit`.
+pub async fn audit(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiQuery(f): ApiQuery<AuditFilters>,
+) -> Result<Response, ApiError> {
+    let outcome = f
+        .outcome
+        .as_deref()
+        .map(|o| {
+            Outcome::from_name(o)
+                .ok_or_else(|| ApiError::bad_request("InvalidQuery", "outcome must be success or denied"))
+        })
+        .transpose()?;
+    let query = AuditQuery {
+        actor: f.actor,
+        action: f.action,
+        subject: f.subject,
+        outcome,
+        isv: f.isv,
+        since: time_filter("since", f.since.as_deref())?,
+        until: time_filter("until", f.until.as_deref())?,
+        after_seq: f.after.unwrap_or(0),
+        limit: f.limit.unwrap_or(100),
+    };
+    Ok(axum::Json(audit_page(&state, &query).await?).into_response())
+}
+
+/// One page of audit events with the cursor of the next.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditPage {
+    value: Vec<Event>,
+    next_after: Option<i64>,
+}
+
+/// Runs an audit query.
+pub async fn audit_page(state: &AppState, query: &AuditQuery) -> Result<AuditPage, ApiError> {
+    let limit = query.limit.clamp(1, tessera_store::MAX_AUDIT_PAGE);
+    let value = state
+        .store
+        .audit_events(&AuditQuery {
+            limit,
+            ..query.clone()
+        })
+        .await?;
+    let next_after = (value.len() == limit as usize)
+        .then(|| value.last().map(|e| e.seq))
+        .flatten();
+    Ok(AuditPage { value, next_after })
+}
+
+/// `GET /admin/keys`: published signing keys (public halves and states).
+pub async fn keys(State(state): State<AppState>, _: Admin) -> Result<Response, ApiError> {
+    let stored = state.store.signing_keys().await?;
+    let keys: Vec<_> = stored
+        .iter()
+        .map(|k| {
+            serde_json::json!({
+                "kid": k.kid,
+                "state": k.state.as_str(),
+                "createdAt": k.created_at,
+                "activatedAt": k.activated_at,
+                "retiredAt": k.retired_at,
+            })
+        })
+        .collect();
+    Ok(axum::Json(serde_json::json!({"keys": keys})).into_response())
+}
+
+/// `POST /admin/keys/rotate`.
+pub async fn rotate_keys(State(state): State<AppState>, _: Admin) -> Result<Response, ApiError> {
+    let now = state.clock.now();
+    let rotation = state.keys.rotate(now).await.map_err(|e| match e {
+        crate::keyring::KeysError::Store(s) => ApiError::from(s),
+        other => ApiError::internal(&other),
+    })?;
+    let details = serde_json::json!({
+        "activated": rotation.promote,
+        "retired": rotation.retire,
+        "published": rotation.new_pending.kid,
+    });
+    state
+        .event(ADMIN, action::KEYS_ROTATE, "signing-keys")
+        .details(details.clone())
+        .record()
+        .await?;
+    Ok(axum::Json(details).into_response())
+}

@@ -1,0 +1,184 @@
+//! Start-up and the listener: open the store, prepare keys, bind, serve over HTTPS (or HTTP), shut down cleanly.
+
+use crate::bootstrap::{self, StartError};
+use crate::clock::Clock;
+use crate::config::{Config, TlsMode};
+use crate::keyring::Keys;
+use crate::ratelimit::AuthFailures;
+use crate::state::{AppState, Inner};
+use crate::{app, metrics_setup, tls};
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use tessera_store::audit::AuditWriter;
+use tokio::task::JoinHandle;
+
+/// A started server.
+pub struct Running {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// Its state (tests use it to move the clock).
+    pub state: AppState,
+    /// The CA certificate clients should trust, in `auto` TLS mode.
+    pub ca_cert: Option<PathBuf>,
+    handle: Handle<SocketAddr>,
+    task: JoinHandle<std::io::Result<()>>,
+    maintenance: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting, lets requests in flight finish (up to 10 s), and waits for the listener to end.
+    pub async fn shutdown(self) -> Result<(), StartError> {
+        self.handle
+            .graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+        self.maintenance.abort();
+        match self.task.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StartError(format!("server error: {e}"))),
+            Err(e) => Err(StartError(format!("server task failed: {e}"))),
+        }
+    }
+
+    /// The base URL clients use.
+    pub fn base_url(&self) -> String {
+        let scheme = if self.ca_cert.is_some() || self.state.config.tls != TlsMode::Off {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+}
+
+/// Opens everything and starts listening; returns once the socket is bound.
+pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    create_private_dir(&config.data_dir)?;
+    let store = tessera_store::open(&config.database_url).await.map_err(|e| {
+        StartError(format!(
+            "cannot open the database {}: {e}",
+            tessera_store::redact_url(&config.database_url)
+        ))
+    })?;
+    let master = bootstrap::master_key(&config)?;
+    let admin_key = bootstrap::admin_key(&config, store.as_ref()).await?;
+    let keys = Keys::open(
+        store.clone(),
+        master,
+        &config.public_url,
+        config.key_refresh,
+        clock.now(),
+    )
+    .await
+    .map_err(|e| StartError(format!("cannot load the signing keys: {e}")))?;
+    let state = AppState::new(Inner {
+        audit: AuditWriter::start(store.clone()),
+        store,
+        keys,
+        clock,
+        auth_failures: AuthFailures::new(config.auth_failure_limit, config.auth_failure_window),
+        admin_key,
+        metrics: metrics_setup::handle(),
+        config: config.clone(),
+    });
+    let maintenance = tokio::spawn(maintain_keys(state.clone()));
+
+    let listener = std::net::TcpListener::bind(config.listen)
+        .map_err(|e| StartError(format!("cannot listen on {}: {e}", config.listen)))?;
+    let addr = listener.local_addr().map_err(|e| StartError(e.to_string()))?;
+    let handle = Handle::new();
+    let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let io = |e: std::io::Error| StartError(format!("listener: {e}"));
+    let (task, ca_cert) = match &config.tls {
+        TlsMode::Off => {
+            let server = axum_server::from_tcp(listener)
+                .map_err(io)?
+                .handle(handle.clone());
+            (tokio::spawn(server.serve(service)), None)
+        }
+        mode => {
+            let (cert, key, ca) = match mode {
+                TlsMode::Files { cert, key } => (cert.clone(), key.clone(), None),
+                TlsMode::Auto { hostnames } => {
+                    let ca = tls::ensure_local_ca(&config.data_dir.join("tls"), hostnames)?;
+                    (ca.server_cert, ca.server_key, Some(ca.ca_cert))
+                }
+                TlsMode::Off => unreachable!("handled above"),
+            };
+            let rustls = RustlsConfig::from_pem_file(&cert, &key)
+                .await
+                .map_err(|e| StartError(format!("cannot load TLS certificate {}: {e}", cert.display())))?;
+            let server = axum_server::from_tcp_rustls(listener, rustls)
+                .map_err(io)?
+                .handle(handle.clone());
+            (tokio::spawn(server.serve(service)), ca)
+        }
+    };
+    Ok(Running {
+        addr,
+        state,
+        ca_cert,
+        handle,
+        task,
+        maintenance,
+    })
+}
+
+fn create_private_dir(dir: &std::path::Path) -> Result<(), StartError> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| StartError(format!("cannot create the data directory {}: {e}", dir.display())))
+}
+
+async fn maintain_keys(state: AppState) {
+    let mut tick = tokio::time::interval(state.config.key_refresh);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = state.keys.maintain(state.clock.now()).await {
+            tracing::warn!(error = %e, "signing key refresh failed; keeping the keys loaded before");
+        }
+    }
+}
+
+/// Runs the service until Ctrl-C or SIGTERM.
+pub async fn serve(config: Config) -> Result<(), StartError> {
+    let running = start(config, Clock::default()).await?;
+    eprintln!("tessera: listening on {}", running.base_url());
+    if let Some(ca) = &running.ca_cert {
+        eprintln!(
+            "tessera: TLS certificate signed by the local CA {} (trust it in clients)",
+            ca.display()
+        );
+    }
+    eprintln!(
+        "tessera: database {}",
+        tessera_store::redact_url(&running.state.config.database_url)
+    );
+    shutdown_signal().await;
+    eprintln!("tessera: shutting down");
+    running.shutdown().await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}

@@ -1,0 +1,100 @@
+//! Shared state of one node: the store, the audit writer, the keys, the clock and the configuration.
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::keyring::Keys;
+use crate::ratelimit::AuthFailures;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::ops::Deref;
+use std::sync::Arc;
+use tessera_core::audit::{NewEvent, Outcome};
+use tessera_core::secret::KeyHash;
+use tessera_store::Store;
+use tessera_store::audit::AuditWriter;
+
+/// Everything a handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// The contents of [`AppState`].
+pub struct Inner {
+    /// The database.
+    pub store: Arc<dyn Store>,
+    /// Group-commit audit writer.
+    pub audit: AuditWriter,
+    /// Signing keys.
+    pub keys: Keys,
+    /// The clock.
+    pub clock: Clock,
+    /// Configuration.
+    pub config: Config,
+    /// Hash of the operator's admin key.
+    pub admin_key: KeyHash,
+    /// Failed-authentication counters.
+    pub auth_failures: AuthFailures,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Wraps the parts.
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+
+    /// Starts an audit event at the current time.
+    pub fn event(&self, actor: &str, action: &str, subject: &str) -> EventBuilder<'_> {
+        EventBuilder {
+            state: self,
+            event: NewEvent {
+                at: self.clock.now(),
+                actor: actor.to_owned(),
+                action: action.to_owned(),
+                subject: subject.to_owned(),
+                outcome: Outcome::Success,
+                details: String::from("{}"),
+                isv: None,
+            },
+        }
+    }
+}
+
+/// An audit event being built; [`EventBuilder::record`] waits until it is durable.
+pub struct EventBuilder<'a> {
+    state: &'a AppState,
+    event: NewEvent,
+}
+
+impl EventBuilder<'_> {
+    /// Marks the event as a refusal.
+    pub fn denied(mut self) -> Self {
+        self.event.outcome = Outcome::Denied;
+        self
+    }
+    /// Sets the details.
+    pub fn details(mut self, details: serde_json::Value) -> Self {
+        self.event.details = details.to_string();
+        self
+    }
+    /// Files the event under an ISV, so that the ISV can read it.
+    pub fn isv(mut self, isv: Option<&str>) -> Self {
+        self.event.isv = isv.map(str::to_owned);
+        self
+    }
+    /// Appends the event and waits until it is durable.
+    pub async fn record(self) -> Result<i64, ApiError> {
+        self.state.audit.record(self.event).await.map_err(|e| {
+            ApiError::internal(&format_args!(
+                "audit append failed, the operation is refused: {e}"
+            ))
+        })
+    }
+}
