@@ -7,7 +7,7 @@
 
 pub mod audit;
 mod error;
-// pub mod postgres;
+pub mod postgres;
 mod rows;
 pub mod sqlite;
 
@@ -110,7 +110,7 @@ pub trait Store: Send + Sync + 'static {
 /// Opens the store a URL names: `sqlite://PATH` (created if missing) or `postgres://…`, and migrates it.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        todo!()
+        Ok(Arc::new(postgres::PgStore::connect(url).await?))
     } else if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
     } else {

@@ -1,1 +1,449 @@
-//! placeholder
+//! Test harness for tests that need a real database.
+//!
+//! [`postgres_url`] hands every caller the URL of a fresh, empty PostgreSQL database (a `CREATE DATABASE` with a
+//! unique name), so tests can run in parallel without seeing each other's rows. The server behind it is either
+//!
+//! * the one named by `TESSERA_TEST_PG_URL`: a URL of a server's maintenance database, such as
+//!   `postgres://tessera@127.0.0.1:5432/postgres`; the user needs the `CREATEDB` privilege, and the databases
+//!   made for tests are left behind for the server's owner to drop; or
+//! * a private throwaway server started once per test process from the local PostgreSQL installation (Debian's
+//!   `postgresql` package), in a temporary directory, listening on 127.0.0.1 on a free port with `trust`
+//!   authentication, `fsync=off` and (where the server has ICU) the `en-US` collation. PostgreSQL refuses to
+//!   run as root, so when the tests run as root the server runs as the `postgres` user (through `runuser`). A
+//!   detached watchdog stops the server and deletes its directory within a second or so of the test process
+//!   ending, however it ends.
+//!
+//! Databases are created with the `createdb` client from the same installation, so this crate needs neither a
+//! database driver nor an async runtime. [`sqlite_url`] is the SQLite counterpart, for symmetry.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The environment variable naming an existing server's maintenance database.
+pub const PG_URL_ENV: &str = "TESSERA_TEST_PG_URL";
+
+/// The role the private server is initialised with (its superuser).
+const PRIVATE_USER: &str = "tessera";
+
+/// The URL of a fresh, empty database on the test PostgreSQL server.
+///
+/// # Panics
+///
+/// If no server can be reached or started, or the database cannot be created; the message names what is missing.
+pub fn postgres_url() -> String {
+    let server = match SERVER.get_or_init(Server::init) {
+        Ok(server) => server,
+        Err(message) => panic!("{message}"),
+    };
+    let name = unique_database_name();
+    server.create_database(&name);
+    server.url_for(&name)
+}
+
+/// `sqlite://DIR/tessera.db`: the URL of a SQLite database file in `dir` (created on first open).
+pub fn sqlite_url(dir: &Path) -> String {
+    format!("sqlite://{}", dir.join("tessera.db").display())
+}
+
+static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
+
+fn unique_database_name() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    static SALT: OnceLock<u32> = OnceLock::new();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    // Random per process (the standard hasher's keys are), so that processes sharing one server, even with equal
+    // pids or after an earlier run left databases behind, never pick the same name.
+    let salt = SALT.get_or_init(|| {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        hasher.finish() as u32
+    });
+    format!("tessera_test_{}_{salt:08x}_{n}", std::process::id())
+}
+
+/// Where test databases are created.
+#[derive(Debug)]
+enum Server {
+    /// A server given by `TESSERA_TEST_PG_URL`.
+    External {
+        /// The maintenance database's URL.
+        url: String,
+        /// `createdb` to run.
+        createdb: PathBuf,
+    },
+    /// The private server this process started.
+    Private {
+        /// The PostgreSQL binaries.
+        bindir: PathBuf,
+        /// Its TCP port on 127.0.0.1.
+        port: u16,
+    },
+}
+
+impl Server {
+    fn init() -> Result<Self, String> {
+        match std::env::var(PG_URL_ENV) {
+            Ok(url) if !url.trim().is_empty() => {
+                let url = url.trim().to_owned();
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                    return Err(format!(
+                        "{PG_URL_ENV} must be a postgres:// URL of a server's maintenance database, got {:?}",
+                        redact(&url)
+                    ));
+                }
+                let createdb = client_binary("createdb")?;
+                Ok(Self::External { url, createdb })
+            }
+            _ => start_private_server(),
+        }
+    }
+
+    fn create_database(&self, name: &str) {
+        let (mut cmd, server) = match self {
+            Self::External { url, createdb } => {
+                let mut cmd = Command::new(createdb);
+                // libpq takes the whole URL (user, password, host, port, sslmode…) as the maintenance database.
+                cmd.arg(format!("--maintenance-db={url}"));
+                (cmd, redact(url))
+            }
+            Self::Private { bindir, port } => {
+                let mut cmd = Command::new(bindir.join("createdb"));
+                cmd.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", PRIVATE_USER]);
+                (cmd, format!("the test server on 127.0.0.1:{port}"))
+            }
+        };
+        cmd.args(["--no-password", name]).stdin(Stdio::null());
+        match cmd.output() {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => panic!(
+                "createdb {name} on {server} failed ({}): {}",
+                out.status,
+                output_text(&out)
+            ),
+            Err(e) => panic!("could not run {:?}: {e}", cmd.get_program()),
+        }
+    }
+
+    fn url_for(&self, name: &str) -> String {
+        match self {
+            Self::External { url, .. } => with_database(url, name),
+            Self::Private { port, .. } => format!("postgres://{PRIVATE_USER}@127.0.0.1:{port}/{name}"),
+        }
+    }
+}
+
+/// `url` with its database (path) replaced by `name`, keeping any query parameters.
+fn with_database(url: &str, name: &str) -> String {
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[authority_start..];
+    let authority_end = rest.find(['/', '?']).map_or(url.len(), |i| authority_start + i);
+    let query = url[authority_end..]
+        .find('?')
+        .map_or("", |i| &url[authority_end + i..]);
+    format!("{}/{name}{query}", &url[..authority_end])
+}
+
+/// A URL with any password hidden, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => match url[scheme + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:<redacted>{}", &url[..scheme + 3], &url[at..]),
+            None => url.to_owned(),
+        },
+        _ => url.to_owned(),
+    }
+}
+
+fn output_text(out: &Output) -> String {
+    let mut text = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !stdout.trim().is_empty() {
+        text.push('\n');
+        text.push_str(stdout.trim());
+    }
+    text
+}
+
+/// A client program: from the server installation if there is one, else from `PATH`.
+fn client_binary(name: &str) -> Result<PathBuf, String> {
+    if let Some(bindir) = find_bindir() {
+        return Ok(bindir.join(name));
+    }
+    let on_path = Command::new(name)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if on_path {
+        Ok(PathBuf::from(name))
+    } else {
+        Err(format!(
+            "{PG_URL_ENV} is set but the PostgreSQL client program `{name}` was not found: install Debian's \
+             postgresql-client package"
+        ))
+    }
+}
+
+/// The directory of the PostgreSQL server binaries: `pg_config --bindir`, else the highest
+/// `/usr/lib/postgresql/<version>/bin`. Only a directory holding `initdb`, `pg_ctl` and `createdb` counts.
+fn find_bindir() -> Option<PathBuf> {
+    let complete = |dir: &Path| {
+        ["initdb", "pg_ctl", "createdb"]
+            .iter()
+            .all(|b| dir.join(b).is_file())
+    };
+    let from_pg_config = Command::new("pg_config")
+        .arg("--bindir")
+        .stdin(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    if let Some(dir) = from_pg_config.filter(|d| complete(d)) {
+        return Some(dir);
+    }
+    let mut versions: Vec<(Vec<u32>, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let version: Vec<u32> = entry
+                .file_name()
+                .to_str()?
+                .split('.')
+                .map(|p| p.parse().ok())
+                .collect::<Option<_>>()?;
+            let bin = entry.path().join("bin");
+            complete(&bin).then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+/// Runs a command, as `postgres` when `as_postgres`; `Err` carries what it printed.
+fn run(program: &Path, args: &[&str], as_postgres: bool, cwd: &Path) -> Result<(), String> {
+    let mut cmd = if as_postgres {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", "postgres", "--"]).arg(program);
+        cmd
+    } else {
+        Command::new(program)
+    };
+    cmd.args(args).current_dir(cwd).stdin(Stdio::null());
+    let what = format!("{} {}", program.display(), args.join(" "));
+    match cmd.output() {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(format!("`{what}` failed ({}): {}", out.status, output_text(&out))),
+        Err(e) => Err(format!("could not run `{what}`: {e}")),
+    }
+}
+
+fn running_as_root() -> Result<bool, String> {
+    let out = Command::new("id")
+        .arg("-u")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("could not run `id -u`: {e}"))?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
+
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("could not pick a free port: {e}"))
+}
+
+fn start_private_server() -> Result<Server, String> {
+    let bindir = find_bindir().ok_or_else(|| {
+        format!(
+            "PostgreSQL server binaries not found (no `pg_config --bindir` and no /usr/lib/postgresql/*/bin with \
+             initdb, pg_ctl and createdb): install Debian's postgresql package, or set {PG_URL_ENV} to a server's \
+             postgres://…/postgres URL"
+        )
+    })?;
+    let as_postgres = running_as_root()?;
+    if as_postgres {
+        let has_user = Command::new("id")
+            .arg("postgres")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !has_user {
+            return Err(format!(
+                "the tests run as root, which PostgreSQL refuses, and there is no `postgres` user to run the test \
+                 server as: install Debian's postgresql package (it creates the user), or set {PG_URL_ENV}"
+            ));
+        }
+    }
+
+    let dir = tempfile::Builder::new()
+        .prefix("tessera-pg-")
+        .tempdir()
+        .map_err(|e| format!("could not create a temporary directory for PostgreSQL: {e}"))?
+        .keep();
+    let fail = |message: String| {
+        let _ = std::fs::remove_dir_all(&dir);
+        message
+    };
+    // The postgres user must reach the directory: the temp root is world-traversable, the directory is ours.
+    set_mode_755(&dir).map_err(fail)?;
+    if as_postgres {
+        run(Path::new("chown"), &["postgres:", path_str(&dir)], false, &dir).map_err(fail)?;
+    }
+    let data = dir.join("pg");
+    let log = dir.join("log");
+    // Prefer a natural-language collation, as production databases have, so that tests catch SQL whose result
+    // order depends on it; fall back to byte order where the server lacks ICU (initdb cleans up after a failure).
+    let initdb = |locale: &[&str]| {
+        let mut args = vec![
+            "-D",
+            path_str(&data),
+            "-A",
+            "trust",
+            "-U",
+            PRIVATE_USER,
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ];
+        args.extend_from_slice(locale);
+        run(&bindir.join("initdb"), &args, as_postgres, &dir)
+    };
+    initdb(&["--locale=C.UTF-8", "--locale-provider=icu", "--icu-locale=en-US"])
+        .or_else(|_| initdb(&["--no-locale"]))
+        .map_err(fail)?;
+
+    // A port can be taken between picking and binding it: try a few.
+    let mut last_error = String::new();
+    for _ in 0..5 {
+        let port = free_port().map_err(fail)?;
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
+             -c full_page_writes=off -c max_connections=400",
+            dir.display()
+        );
+        let started = run(
+            &bindir.join("pg_ctl"),
+            &[
+                "-D",
+                path_str(&data),
+                "-o",
+                &options,
+                "-l",
+                path_str(&log),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            as_postgres,
+            &dir,
+        );
+        match started {
+            Ok(()) => {
+                spawn_watchdog(&bindir, &dir, &data, as_postgres).map_err(fail)?;
+                return Ok(Server::Private { bindir, port });
+            }
+            Err(e) => {
+                let server_log = std::fs::read_to_string(&log).unwrap_or_default();
+                last_error = format!("{e}\nserver log:\n{server_log}");
+            }
+        }
+    }
+    Err(fail(format!(
+        "could not start the test PostgreSQL server: {last_error}"
+    )))
+}
+
+/// Starts, in its own process group so that an interrupt of the tests does not reach it, a shell that waits for
+/// this process to end and then stops the server and deletes its directory.
+fn spawn_watchdog(bindir: &Path, dir: &Path, data: &Path, as_postgres: bool) -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
+    let pg_ctl = shell_quote(path_str(&bindir.join("pg_ctl")));
+    let stop = if as_postgres {
+        format!("runuser -u postgres -- {pg_ctl}")
+    } else {
+        pg_ctl
+    };
+    // The watchdog runs as this process's user so that `kill -0` may signal it.
+    let script = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop} -D {data} stop -m immediate; rm -rf {dir}",
+        pid = std::process::id(),
+        data = shell_quote(path_str(data)),
+        dir = shell_quote(path_str(dir)),
+    );
+    Command::new("sh")
+        .args(["-c", &script])
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map(drop)
+        .map_err(|e| format!("could not start the test server's watchdog: {e}"))
+}
+
+fn set_mode_755(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| format!("could not chmod {}: {e}", dir.display()))
+}
+
+fn path_str(path: &Path) -> &str {
+    // Temporary directories are made by us from the temp root; a non-UTF-8 one is not worth supporting.
+    path.to_str()
+        .unwrap_or_else(|| panic!("non-UTF-8 temporary path {}", path.display()))
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_names_replace_the_maintenance_database() {
+        assert_eq!(
+            with_database("postgres://u:p@h:5432/postgres", "t1"),
+            "postgres://u:p@h:5432/t1"
+        );
+        assert_eq!(
+            with_database("postgresql://u@h/postgres?sslmode=disable", "t1"),
+            "postgresql://u@h/t1?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://u@h:1", "t1"), "postgres://u@h:1/t1");
+        assert_eq!(with_database("postgres://u@h?x=1", "t1"), "postgres://u@h/t1?x=1");
+    }
+
+    #[test]
+    fn database_names_are_unique_and_valid() {
+        let a = unique_database_name();
+        let b = unique_database_name();
+        assert_ne!(a, b);
+        assert!(a.len() <= 63, "{a}");
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        );
+    }
+
+    #[test]
+    fn sqlite_urls_name_a_file_in_the_directory() {
+        assert_eq!(sqlite_url(Path::new("/tmp/x")), "sqlite:///tmp/x/tessera.db");
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("postgres://u:s@h/db"), "postgres://u:<redacted>@h/db");
+    }
+}

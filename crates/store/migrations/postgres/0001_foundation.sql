@@ -7,7 +7,7 @@ CREATE TABLE settings (
 
 CREATE TABLE accounts (
     id             TEXT PRIMARY KEY,
-    resource_id    TEXT NOT NULL UNIQUE,
+    resource_id    TEXT COLLATE "C" NOT NULL UNIQUE,
     kind           TEXT NOT NULL CHECK (kind IN ('face', 'communication')),
     approved_flags TEXT NOT NULL DEFAULT '',
     isv_flags      TEXT,
@@ -26,7 +26,7 @@ CREATE TABLE account_keys (
 );
 
 CREATE TABLE signing_keys (
-    kid            TEXT PRIMARY KEY,
+    kid            TEXT COLLATE "C" PRIMARY KEY,
     state          TEXT NOT NULL CHECK (state IN ('pending', 'active', 'retired')),
     created_at     BIGINT NOT NULL,
     activated_at   BIGINT,

@@ -1,0 +1,399 @@
+//! The PostgreSQL backend, for any number of Tessera processes sharing one database.
+//!
+//! Behaviour mirrors the SQLite backend statement for statement; only the dialect differs (`$N` placeholders,
+//! `BOOLEAN`, `BYTEA`). What SQLite gets from its single database-wide write lock, PostgreSQL gets from
+//! transaction-scoped advisory locks: an audit append holds [`AUDIT_LOCK`] from before it reads the chain head
+//! until it commits, so appends from every node are serialised and the chain never forks; signing-key bootstrap
+//! and rotation hold [`SIGNING_KEYS_LOCK`], so two nodes starting (or rotating) at once do not both write keys.
+//! Transactions run at PostgreSQL's default READ COMMITTED level, where each statement sees everything committed
+//! before it started, so a head read after taking the lock is the real head.
+//!
+//! Resource ids and key ids are `COLLATE "C"` columns (byte order, as in SQLite), so that account paging does
+//! not depend on the database's locale and still uses the unique index.
+
+use crate::{AccountChange, AuditQuery, MAX_AUDIT_PAGE, Result, Store, StoreError, rows};
+use async_trait::async_trait;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::time::Duration;
+use tessera_core::audit::{Event, GENESIS_HASH, Head, NewEvent};
+use tessera_core::secret::KeyHash;
+use tessera_core::{Account, KeySlot, ResourceId, Timestamp};
+use tessera_token::{Rotation, StoredKey};
+use uuid::Uuid;
+
+/// Advisory lock key held (per transaction) by every audit append: `"TSRAUDIT"` as an `i64`.
+pub const AUDIT_LOCK: i64 = 0x5453_5241_5544_4954;
+/// Advisory lock key held (per transaction) by signing-key bootstrap and rotation: `"TSRKEYS!"` as an `i64`.
+pub const SIGNING_KEYS_LOCK: i64 = 0x5453_524B_4559_5321;
+
+/// Most connections a store keeps open.
+const MAX_CONNECTIONS: u32 = 16;
+
+/// A PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl PgStore {
+    /// Connects to and migrates the database at `url` (`postgres://…`). Migrations take PostgreSQL's migration
+    /// lock, so several nodes may start at once.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(url)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn setting(&self, name: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn insert_setting_if_absent(&self, name: &str, value: &str) -> Result<bool> {
+        let done =
+            sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+                .bind(name)
+                .bind(value)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn create_account(
+        &self,
+        account: &Account,
+        keys: &[(KeySlot, KeyHash)],
+        now: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO accounts (id, resource_id, kind, approved_flags, isv_flags, isv_cut_off_at, disabled, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(account.id.to_string())
+        .bind(account.resource_id.as_str())
+        .bind(account.kind().as_str())
+        .bind(rows::flags_to_db(account.approved_flags))
+        .bind(account.isv.map(|g| rows::flags_to_db(g.flags)))
+        .bind(account.isv.and_then(|g| g.cut_off_at).map(Timestamp::millis))
+        .bind(account.disabled)
+        .bind(account.created_at.millis())
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::unique(e, "an account with this resource id exists"))?;
+        for (slot, hash) in keys {
+            sqlx::query(
+                "INSERT INTO account_keys (account_id, slot, key_hash, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(account.id.to_string())
+            .bind(slot.as_str())
+            .bind(hash.to_hex())
+            .bind(now.millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::unique(e, "key collision"))?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn account(&self, resource_id: &ResourceId) -> Result<Option<Account>> {
+        let row = sqlx::query("SELECT * FROM accounts WHERE resource_id = $1")
+            .bind(resource_id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(rows::account).transpose()
+    }
+
+    async fn account_by_key(&self, key: &KeyHash) -> Result<Option<(Account, KeySlot)>> {
+        let row = sqlx::query(
+            "SELECT a.*, k.slot, k.key_hash FROM account_keys k JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = $1",
+        )
+        .bind(key.to_hex())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let stored: String = sqlx::Row::try_get(&row, "key_hash")?;
+        if !KeyHash::from_hex(&stored).is_some_and(|h| h.matches(key)) {
+            return Ok(None);
+        }
+        Ok(Some((rows::account(&row)?, rows::slot(&row)?)))
+    }
+
+    async fn list_accounts(&self, after: Option<&ResourceId>, limit: u32) -> Result<Vec<Account>> {
+        let rows = sqlx::query(
+            "SELECT * FROM accounts WHERE resource_id > $1 ORDER BY resource_id LIMIT $2",
+        )
+        .bind(after.map_or("", ResourceId::as_str))
+        .bind(i64::from(limit.min(1000)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::account).collect()
+    }
+
+    async fn update_account(&self, id: Uuid, change: &AccountChange, now: Timestamp) -> Result<Account> {
+        let id = id.to_string();
+        let query = match change {
+            AccountChange::ApprovedFlags(flags) => sqlx::query(
+                "UPDATE accounts SET approved_flags = $1, updated_at = $2 WHERE id = $3 RETURNING *",
+            )
+            .bind(rows::flags_to_db(*flags)),
+            AccountChange::Isv(grant) => sqlx::query(
+                "UPDATE accounts SET isv_flags = $1, isv_cut_off_at = $2, updated_at = $3 WHERE id = $4 RETURNING *",
+            )
+            .bind(grant.map(|g| rows::flags_to_db(g.flags)))
+            .bind(grant.and_then(|g| g.cut_off_at).map(Timestamp::millis)),
+            AccountChange::Disabled(disabled) => {
+                sqlx::query("UPDATE accounts SET disabled = $1, updated_at = $2 WHERE id = $3 RETURNING *")
+                    .bind(*disabled)
+            }
+        };
+        let row = query
+            .bind(now.millis())
+            .bind(&id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(rows::account)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(format!("account {id}")))
+    }
+
+    async fn set_account_key(&self, id: Uuid, slot: KeySlot, key: &KeyHash, now: Timestamp) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE account_keys SET key_hash = $1, created_at = $2 WHERE account_id = $3 AND slot = $4",
+        )
+        .bind(key.to_hex())
+        .bind(now.millis())
+        .bind(id.to_string())
+        .bind(slot.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::unique(e, "key collision"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("account {id}")));
+        }
+        Ok(())
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<StoredKey>> {
+        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(rows::signing_key).collect()
+    }
+
+    async fn bootstrap_signing_keys(&self, keys: &[StoredKey]) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        advisory_lock(&mut tx, SIGNING_KEYS_LOCK).await?;
+        let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys")
+            .fetch_one(&mut *tx)
+            .await?;
+        if existing > 0 {
+            return Ok(false);
+        }
+        for key in keys {
+            insert_key(&mut tx, key).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn rotate_signing_keys(&self, rotation: &Rotation, now: Timestamp) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        advisory_lock(&mut tx, SIGNING_KEYS_LOCK).await?;
+        if let Some(kid) = &rotation.promote {
+            let done = sqlx::query(
+                "UPDATE signing_keys SET state = 'active', activated_at = $1 WHERE kid = $2 AND state = 'pending'",
+            )
+            .bind(now.millis())
+            .bind(kid)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict(
+                    "another rotation promoted the pending key first".into(),
+                ));
+            }
+        }
+        for kid in &rotation.retire {
+            sqlx::query(
+                "UPDATE signing_keys SET state = 'retired', retired_at = $1 WHERE kid = $2 AND state = 'active'",
+            )
+            .bind(now.millis())
+            .bind(kid)
+            .execute(&mut *tx)
+            .await?;
+        }
+        insert_key(&mut tx, &rotation.new_pending).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn remove_signing_keys(&self, kids: &[String]) -> Result<()> {
+        sqlx::query("DELETE FROM signing_keys WHERE kid = ANY($1) AND state = 'retired'")
+            .bind(kids)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn append_audit(&self, events: Vec<NewEvent>) -> Result<Vec<Event>> {
+        let mut tx = self.pool.begin().await?;
+        advisory_lock(&mut tx, AUDIT_LOCK).await?;
+        let head_row: Option<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        let mut head = match head_row {
+            Some((seq, hash)) => Head {
+                seq,
+                hash: hash
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("audit hash length".into()))?,
+            },
+            None => Head {
+                seq: 0,
+                hash: GENESIS_HASH,
+            },
+        };
+        let sealed: Vec<Event> = events.into_iter().map(|new| head.seal(new)).collect();
+        if !sealed.is_empty() {
+            // One statement for the whole batch: a column-wise array per field, zipped back into rows by UNNEST.
+            let n = sealed.len();
+            let mut cols = AuditColumns::with_capacity(n);
+            for e in &sealed {
+                cols.push(e);
+            }
+            sqlx::query(
+                "INSERT INTO audit_events (seq, at, actor, action, subject, outcome, details, isv, prev_hash, hash)
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
+                                      $7::TEXT[], $8::TEXT[], $9::BYTEA[], $10::BYTEA[])",
+            )
+            .bind(cols.seq)
+            .bind(cols.at)
+            .bind(cols.actor)
+            .bind(cols.action)
+            .bind(cols.subject)
+            .bind(cols.outcome)
+            .bind(cols.details)
+            .bind(cols.isv)
+            .bind(cols.prev_hash)
+            .bind(cols.hash)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(sealed)
+    }
+
+    async fn audit_events(&self, q: &AuditQuery) -> Result<Vec<Event>> {
+        let rows = sqlx::query(
+            "SELECT * FROM audit_events
+             WHERE seq > $1 AND ($2::TEXT IS NULL OR actor = $2) AND ($3::TEXT IS NULL OR action = $3)
+               AND ($4::TEXT IS NULL OR subject = $4) AND ($5::TEXT IS NULL OR outcome = $5)
+               AND ($6::TEXT IS NULL OR isv = $6)
+               AND ($7::BIGINT IS NULL OR at >= $7) AND ($8::BIGINT IS NULL OR at < $8)
+             ORDER BY seq LIMIT $9",
+        )
+        .bind(q.after_seq)
+        .bind(&q.actor)
+        .bind(&q.action)
+        .bind(&q.subject)
+        .bind(q.outcome.map(|o| o.as_str()))
+        .bind(&q.isv)
+        .bind(q.since.map(Timestamp::millis))
+        .bind(q.until.map(Timestamp::millis))
+        .bind(i64::from(q.limit.clamp(1, MAX_AUDIT_PAGE)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::event).collect()
+    }
+}
+
+/// Takes a transaction-scoped advisory lock, released when `tx` commits or rolls back.
+async fn advisory_lock(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, key: i64) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// A batch of sealed audit events, column by column, for a multi-row insert.
+struct AuditColumns {
+    seq: Vec<i64>,
+    at: Vec<i64>,
+    actor: Vec<String>,
+    action: Vec<String>,
+    subject: Vec<String>,
+    outcome: Vec<&'static str>,
+    details: Vec<String>,
+    isv: Vec<Option<String>>,
+    prev_hash: Vec<Vec<u8>>,
+    hash: Vec<Vec<u8>>,
+}
+
+impl AuditColumns {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            seq: Vec::with_capacity(n),
+            at: Vec::with_capacity(n),
+            actor: Vec::with_capacity(n),
+            action: Vec::with_capacity(n),
+            subject: Vec::with_capacity(n),
+            outcome: Vec::with_capacity(n),
+            details: Vec::with_capacity(n),
+            isv: Vec::with_capacity(n),
+            prev_hash: Vec::with_capacity(n),
+            hash: Vec::with_capacity(n),
+        }
+    }
+
+    fn push(&mut self, e: &Event) {
+        self.seq.push(e.seq);
+        self.at.push(e.at.millis());
+        self.actor.push(e.actor.clone());
+        self.action.push(e.action.clone());
+        self.subject.push(e.subject.clone());
+        self.outcome.push(e.outcome.as_str());
+        self.details.push(e.details.clone());
+        self.isv.push(e.isv.clone());
+        self.prev_hash.push(e.prev_hash.to_vec());
+        self.hash.push(e.hash.to_vec());
+    }
+}
+
+async fn insert_key(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, key: &StoredKey) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, state, created_at, activated_at, retired_at, public_key, sealed_private)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&key.kid)
+    .bind(key.state.as_str())
+    .bind(key.created_at.millis())
+    .bind(key.activated_at.map(Timestamp::millis))
+    .bind(key.retired_at.map(Timestamp::millis))
+    .bind(&key.public_key)
+    .bind(&key.sealed_private)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
