@@ -17,10 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const ADMIN_KEY: &str = "bench-admin-key-0123456789";
-const ISV: &str =
-    "/subscriptions/11111111-1111-4111-8111-111111111111/resourceGroups/bench/providers/Microsoft.CognitiveServices/accounts/isv";
-const CLIENT: &str =
-    "/subscriptions/22222222-2222-4222-8222-222222222222/resourceGroups/bench/providers/Microsoft.CognitiveServices/accounts/client";
+const ISV: &str = "/subscriptions/11111111-1111-4111-8111-111111111111/resourceGroups/bench/providers/Microsoft.CognitiveServices/accounts/isv";
+const CLIENT: &str = "/subscriptions/22222222-2222-4222-8222-222222222222/resourceGroups/bench/providers/Microsoft.CognitiveServices/accounts/client";
 
 struct Server(Child);
 
@@ -48,7 +46,10 @@ pub fn run(args: &[String]) -> Result<()> {
         [] => 5,
         _ => bail!("usage: cargo xtask bench [--seconds N]"),
     };
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("workspace root")?.to_owned();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("workspace root")?
+        .to_owned();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(&cargo)
         .current_dir(&root)
@@ -63,7 +64,13 @@ pub fn run(args: &[String]) -> Result<()> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let server = Server(
         Command::new(&binary)
-            .args(["serve", "--http", "--bench-routes", "--listen", &format!("127.0.0.1:{port}")])
+            .args([
+                "serve",
+                "--http",
+                "--bench-routes",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
             .arg("--data-dir")
             .arg(data.path())
             .env("TESSERA_ADMIN_KEY", ADMIN_KEY)
@@ -86,7 +93,8 @@ async fn measure(base: &str, duration: Duration) -> Result<Vec<Point>> {
     wait_ready(&client, base).await?;
     let (isv_key, client_key) = setup(&client, base).await?;
     let lat_url = format!("{base}/sts/v1.0/issueLimitedAccessToken?expiredTime=3600");
-    let lat_body = serde_json::json!({"resourceId": CLIENT, "featureFlags": ["Face.Identification"]}).to_string();
+    let lat_body =
+        serde_json::json!({"resourceId": CLIENT, "featureFlags": ["Face.Identification"]}).to_string();
     let token = client
         .post(&lat_url)
         .header("Ocp-Apim-Subscription-Key", &isv_key)
@@ -101,30 +109,60 @@ async fn measure(base: &str, duration: Duration) -> Result<Vec<Point>> {
     let mut points = Vec::new();
     for concurrency in [1, 16, 64] {
         let noop = format!("{base}/bench/noop");
-        points.push(run_point("noop (HTTP floor)", concurrency, duration, &client, move |c| c.post(&noop)).await);
+        points.push(
+            run_point("noop (HTTP floor)", concurrency, duration, &client, move |c| {
+                c.post(&noop)
+            })
+            .await,
+        );
         let sign = format!("{base}/bench/sign");
-        points.push(run_point("sign only (signing floor)", concurrency, duration, &client, move |c| c.post(&sign)).await);
+        points.push(
+            run_point(
+                "sign only (signing floor)",
+                concurrency,
+                duration,
+                &client,
+                move |c| c.post(&sign),
+            )
+            .await,
+        );
         let (url, key, body) = (lat_url.clone(), isv_key.clone(), lat_body.clone());
         points.push(
-            run_point("issueLimitedAccessToken", concurrency, duration, &client, move |c| {
-                c.post(&url)
-                    .header("Ocp-Apim-Subscription-Key", &key)
-                    .header("Content-Type", "application/json")
-                    .body(body.clone())
-            })
+            run_point(
+                "issueLimitedAccessToken",
+                concurrency,
+                duration,
+                &client,
+                move |c| {
+                    c.post(&url)
+                        .header("Ocp-Apim-Subscription-Key", &key)
+                        .header("Content-Type", "application/json")
+                        .body(body.clone())
+                },
+            )
             .await,
         );
     }
     for concurrency in [16, 64] {
-        let (url, key, lat) = (format!("{base}/sts/v1.0/limitedAccess/check"), client_key.clone(), token.clone());
+        let (url, key, lat) = (
+            format!("{base}/sts/v1.0/limitedAccess/check"),
+            client_key.clone(),
+            token.clone(),
+        );
         points.push(
-            run_point("gate check (decisions)", concurrency, duration, &client, move |c| {
-                c.post(&url)
-                    .header("Ocp-Apim-Subscription-Key", &key)
-                    .header("LimitedAccessToken", format!("Bearer {lat}"))
-                    .header("Content-Type", "application/json")
-                    .body(r#"{"featureFlag":"Face.Identification"}"#)
-            })
+            run_point(
+                "gate check (decisions)",
+                concurrency,
+                duration,
+                &client,
+                move |c| {
+                    c.post(&url)
+                        .header("Ocp-Apim-Subscription-Key", &key)
+                        .header("LimitedAccessToken", format!("Bearer {lat}"))
+                        .header("Content-Type", "application/json")
+                        .body(r#"{"featureFlag":"Face.Identification"}"#)
+                },
+            )
             .await,
         );
     }
@@ -133,7 +171,12 @@ async fn measure(base: &str, duration: Duration) -> Result<Vec<Point>> {
 
 async fn wait_ready(client: &reqwest::Client, base: &str) -> Result<()> {
     for _ in 0..200 {
-        if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -143,11 +186,25 @@ async fn wait_ready(client: &reqwest::Client, base: &str) -> Result<()> {
 
 async fn setup(client: &reqwest::Client, base: &str) -> Result<(String, String)> {
     let put = |rid: &str, body: serde_json::Value| {
-        client.put(format!("{base}/admin{rid}")).bearer_auth(ADMIN_KEY).json(&body).send()
+        client
+            .put(format!("{base}/admin{rid}"))
+            .bearer_auth(ADMIN_KEY)
+            .json(&body)
+            .send()
     };
-    let isv: serde_json::Value =
-        put(ISV, serde_json::json!({"approvedFeatureFlags": ["Face.Identification"]})).await?.error_for_status()?.json().await?;
-    let cl: serde_json::Value = put(CLIENT, serde_json::json!({})).await?.error_for_status()?.json().await?;
+    let isv: serde_json::Value = put(
+        ISV,
+        serde_json::json!({"approvedFeatureFlags": ["Face.Identification"]}),
+    )
+    .await?
+    .error_for_status()?
+    .json()
+    .await?;
+    let cl: serde_json::Value = put(CLIENT, serde_json::json!({}))
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
     client
         .put(format!("{base}/admin{ISV}/isv"))
         .bearer_auth(ADMIN_KEY)
@@ -155,7 +212,12 @@ async fn setup(client: &reqwest::Client, base: &str) -> Result<(String, String)>
         .send()
         .await?
         .error_for_status()?;
-    let key = |v: &serde_json::Value| v["keys"]["key1"].as_str().map(str::to_owned).context("account key");
+    let key = |v: &serde_json::Value| {
+        v["keys"]["key1"]
+            .as_str()
+            .map(str::to_owned)
+            .context("account key")
+    };
     Ok((key(&isv)?, key(&cl)?))
 }
 
@@ -218,18 +280,30 @@ where
 }
 
 fn report(points: &[Point], seconds: u64) {
-    println!("\nTessera bench: {seconds} s per point, HTTP/1.1 over loopback, SQLite (WAL, synchronous=FULL)\n");
-    println!("{:<28} {:>5} {:>10} {:>9} {:>9} {:>7}", "route", "conc", "req/s", "p50 ms", "p99 ms", "errors");
+    println!(
+        "\nTessera bench: {seconds} s per point, HTTP/1.1 over loopback, SQLite (WAL, synchronous=FULL)\n"
+    );
+    println!(
+        "{:<28} {:>5} {:>10} {:>9} {:>9} {:>7}",
+        "route", "conc", "req/s", "p50 ms", "p99 ms", "errors"
+    );
     for p in points {
         println!(
             "{:<28} {:>5} {:>10.0} {:>9.2} {:>9.2} {:>7}",
             p.name, p.concurrency, p.per_sec, p.p50_ms, p.p99_ms, p.errors
         );
     }
-    let rate = |name: &str, c: usize| points.iter().find(|p| p.name.starts_with(name) && p.concurrency == c).map(|p| p.per_sec);
+    let rate = |name: &str, c: usize| {
+        points
+            .iter()
+            .find(|p| p.name.starts_with(name) && p.concurrency == c)
+            .map(|p| p.per_sec)
+    };
     println!();
     for c in [1, 16, 64] {
-        if let (Some(issue), Some(sign), Some(noop)) = (rate("issueLimited", c), rate("sign only", c), rate("noop", c)) {
+        if let (Some(issue), Some(sign), Some(noop)) =
+            (rate("issueLimited", c), rate("sign only", c), rate("noop", c))
+        {
             println!(
                 "concurrency {c:>2}: issuance = {:.2} x signing floor, {:.2} x HTTP floor",
                 issue / sign,

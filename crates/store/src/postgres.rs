@@ -138,13 +138,11 @@ impl Store for PgStore {
     }
 
     async fn list_accounts(&self, after: Option<&ResourceId>, limit: u32) -> Result<Vec<Account>> {
-        let rows = sqlx::query(
-            "SELECT * FROM accounts WHERE resource_id > $1 ORDER BY resource_id LIMIT $2",
-        )
-        .bind(after.map_or("", ResourceId::as_str))
-        .bind(i64::from(limit.min(1000)))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query("SELECT * FROM accounts WHERE resource_id > $1 ORDER BY resource_id LIMIT $2")
+            .bind(after.map_or("", ResourceId::as_str))
+            .bind(i64::from(limit.min(1000)))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(rows::account).collect()
     }
 

@@ -93,7 +93,6 @@ pub async fn issue_limited_access_token(
         Ok(token) => Ok(([(header::CONTENT_TYPE, "application/jwt")], token).into_response()),
         Err((subject, e)) => {
             refuse(&state, &caller, action::ISSUE_LIMITED_ACCESS_TOKEN, &subject, &e).await?;
-            metrics::counter!("tessera_refusals_total", "action" => "issueLimitedAccessToken", "reason" => e.code().to_owned()).increment(1);
             Err(e)
         }
     }
@@ -162,7 +161,7 @@ async fn issue_lat(
     Ok(token)
 }
 
-/// Audits a refusal of an authenticated caller.
+/// Audits and counts a refusal of an authenticated caller.
 async fn refuse(
     state: &AppState,
     caller: &Caller,
@@ -170,6 +169,8 @@ async fn refuse(
     subject: &str,
     e: &ApiError,
 ) -> Result<(), ApiError> {
+    metrics::counter!("tessera_refusals_total", "action" => action.to_owned(), "reason" => e.code().to_owned())
+        .increment(1);
     state
         .event(&caller.actor(), action, subject)
         .denied()

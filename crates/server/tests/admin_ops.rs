@@ -1,0 +1,615 @@
+//! The operator's API and the operational surface over real HTTPS: admin authentication and its rate limit,
+//! account management, paging, health, metrics, the JSON fallbacks, plain HTTP mode, and secrets that must never
+//! come back out (invariant 5).
+
+mod common;
+
+use common::{ADMIN_KEY, Acct, Backend, Options, Resp, Server, communication_id, face_id, jwt_claims};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+const ID: &str = "Face.Identification";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_needs_the_admin_key() {
+    let s = Server::start(Backend::Sqlite).await;
+    let client = s.create_account(&face_id("client-one")).await;
+    let path = "/admin/accounts";
+    let r = s.get(path).await;
+    r.error(StatusCode::UNAUTHORIZED, "MissingCredentials");
+    let r = s
+        .send(
+            s.request(Method::GET, path)
+                .bearer_auth("not-the-admin-key-000000"),
+        )
+        .await;
+    let message = r.error(StatusCode::UNAUTHORIZED, "InvalidAdminKey");
+    assert!(!r.text.contains("not-the-admin-key"));
+    assert!(!message.contains(ADMIN_KEY));
+    // An account's key is not an admin key, in either header.
+    s.send(s.request(Method::GET, path).bearer_auth(&client.key1))
+        .await
+        .error(StatusCode::UNAUTHORIZED, "InvalidAdminKey");
+    s.send(
+        s.request(Method::GET, path)
+            .header("Ocp-Apim-Subscription-Key", &client.key1),
+    )
+    .await
+    .error(StatusCode::UNAUTHORIZED, "MissingCredentials");
+    s.send(
+        s.request(Method::GET, path)
+            .header("Authorization", format!("Basic {ADMIN_KEY}")),
+    )
+    .await
+    .error(StatusCode::UNAUTHORIZED, "InvalidAdminKey");
+    // Nor can the admin key act as an account.
+    s.send(
+        s.request(Method::POST, "/sts/v1.0/issueToken")
+            .header("Ocp-Apim-Subscription-Key", ADMIN_KEY),
+    )
+    .await
+    .error(StatusCode::UNAUTHORIZED, "InvalidSubscriptionKey");
+    s.admin(Method::GET, path, None).await.ok(StatusCode::OK);
+    s.admin(Method::PUT, &format!("/admin{}", face_id("x-unauth")), None)
+        .await
+        .ok(StatusCode::CREATED);
+    s.send(s.request(Method::PUT, &format!("/admin{}", face_id("x-unauth2"))))
+        .await
+        .error(StatusCode::UNAUTHORIZED, "MissingCredentials");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_authentication_failures_are_slowed_with_429() {
+    let s = Server::start(Backend::Sqlite).await;
+    let client = s.create_account(&face_id("client-one")).await;
+    let bad = || {
+        s.send(
+            s.request(Method::GET, "/admin/accounts")
+                .bearer_auth("wrong-admin-key-0000000000"),
+        )
+    };
+    // The default limit: 20 failures per 60 s per address, counted for admin and account credentials alike.
+    for _ in 0..15 {
+        bad().await.error(StatusCode::UNAUTHORIZED, "InvalidAdminKey");
+    }
+    for _ in 0..5 {
+        s.send(
+            s.request(Method::POST, "/sts/v1.0/issueToken")
+                .header("Ocp-Apim-Subscription-Key", "wrong"),
+        )
+        .await
+        .error(StatusCode::UNAUTHORIZED, "InvalidSubscriptionKey");
+    }
+    let limited = bad().await;
+    limited.error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests");
+    let retry: u64 = limited
+        .header("retry-after")
+        .parse()
+        .expect("Retry-After in seconds");
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    // While the address is blocked, even good credentials wait, on every authenticated route.
+    s.admin(Method::GET, "/admin/accounts", None)
+        .await
+        .error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests");
+    s.send(
+        s.request(Method::POST, "/sts/v1.0/issueToken")
+            .header("Ocp-Apim-Subscription-Key", &client.key1),
+    )
+    .await
+    .error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests");
+    // Unauthenticated routes still answer.
+    s.get("/healthz").await.ok(StatusCode::OK);
+    s.get("/.well-known/jwks.json").await.ok(StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn successes_are_not_counted_against_the_limit() {
+    let s = Server::start(Backend::Sqlite).await;
+    for _ in 0..30 {
+        s.admin(Method::GET, "/admin/accounts?limit=1", None)
+            .await
+            .ok(StatusCode::OK);
+    }
+    for _ in 0..19 {
+        s.get("/admin/accounts")
+            .await
+            .error(StatusCode::UNAUTHORIZED, "MissingCredentials");
+    }
+    s.admin(Method::GET, "/admin/accounts", None)
+        .await
+        .ok(StatusCode::OK);
+    s.get("/admin/accounts")
+        .await
+        .error(StatusCode::UNAUTHORIZED, "MissingCredentials");
+    s.admin(Method::GET, "/admin/accounts", None)
+        .await
+        .error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests");
+}
+
+async fn regenerate(s: &Server, rid: &str, slot: &str) -> Resp {
+    s.admin(
+        Method::POST,
+        &format!("/admin{rid}/regenerateKey"),
+        Some(json!({"keyName": slot})),
+    )
+    .await
+}
+
+async fn account_management(backend: Backend) {
+    let s = Server::start(backend).await;
+    let rid = face_id("client-one");
+
+    // Creation with approvals in the body; both keys shown once.
+    let created = s
+        .admin(
+            Method::PUT,
+            &format!("/admin{rid}"),
+            Some(json!({"approvedFeatureFlags": [ID]})),
+        )
+        .await
+        .ok(StatusCode::CREATED)
+        .json();
+    assert_eq!(created["approvedFlags"], json!([ID]));
+    assert_eq!(created["kind"], json!("face"));
+    assert_eq!(created["disabled"], json!(false));
+    assert!(created["id"].as_str().is_some_and(|id| id.len() == 36));
+    let key1 = created["keys"]["key1"].as_str().unwrap().to_owned();
+    let key2 = created["keys"]["key2"].as_str().unwrap().to_owned();
+    assert!(key1.len() >= 40 && key2.len() >= 40 && key1 != key2);
+
+    // The same id again, in any ARM casing: 409, audited.
+    let refused_before = s.audit_count(&[("action", "admin.refused")]).await;
+    for dup in [
+        rid.clone(),
+        face_id("CLIENT-ONE"),
+        rid.replace("resourceGroups/rg-test", "RESOURCEGROUPS/RG-TEST"),
+    ] {
+        s.admin(Method::PUT, &format!("/admin{dup}"), None)
+            .await
+            .error(StatusCode::CONFLICT, "Conflict");
+    }
+    let refused = s.audit(&[("action", "admin.refused")]).await;
+    assert_eq!(refused.len(), refused_before + 3);
+    assert_eq!(refused.last().unwrap().actor, "admin");
+    assert_eq!(common::details(refused.last().unwrap())["status"], json!(409));
+
+    // Bad input.
+    s.admin(
+        Method::PUT,
+        "/admin/subscriptions/not-a-guid/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/x1",
+        None,
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "InvalidResourceId");
+    s.admin(
+        Method::PUT,
+        &format!(
+            "/admin/subscriptions/{}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/x1",
+            common::SUBSCRIPTION
+        ),
+        None,
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "UnsupportedResourceType");
+    s.admin(
+        Method::PUT,
+        &format!("/admin{}", face_id("flagged")),
+        Some(json!({"approvedFeatureFlags": ["Nope"]})),
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "UnknownFeatureFlag");
+    s.admin(
+        Method::PUT,
+        &format!("/admin{}", face_id("fielded")),
+        Some(json!({"approved": [ID]})),
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "InvalidRequestBody");
+    s.admin(Method::GET, &format!("/admin{}", face_id("nobody")), None)
+        .await
+        .error(StatusCode::NOT_FOUND, "ResourceNotFound");
+    s.admin(Method::POST, &format!("/admin{rid}/explode"), None)
+        .await
+        .error(StatusCode::NOT_FOUND, "UnknownAdminOperation");
+    s.admin(
+        Method::PUT,
+        &format!("/admin{rid}/isv"),
+        Some(json!({"featureFlags": ["Face.Verification"]})),
+    )
+    .await
+    .error(StatusCode::CONFLICT, "FlagNotHeld");
+    s.admin(
+        Method::PUT,
+        &format!("/admin{rid}/isv"),
+        Some(json!({"featureFlags": []})),
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "NoFeatureFlags");
+    s.admin(Method::POST, &format!("/admin{rid}/isv/cutOff"), None)
+        .await
+        .error(StatusCode::CONFLICT, "NotAnIsv");
+    s.admin(
+        Method::PUT,
+        &format!("/admin{}/limitedAccess", face_id("nobody")),
+        Some(json!({"featureFlags": [ID]})),
+    )
+    .await
+    .error(StatusCode::NOT_FOUND, "ResourceNotFound");
+
+    // Keys: listed without secrets; regenerating one retires it at once and leaves the other working.
+    let listed = s
+        .admin(Method::POST, &format!("/admin{rid}/listKeys"), None)
+        .await
+        .ok(StatusCode::OK);
+    assert!(!listed.text.contains(&key1) && !listed.text.contains(&key2));
+    let sts = s.sts_token(&key1).await;
+    let fresh = regenerate(&s, &rid, "key1").await.ok(StatusCode::OK).json();
+    assert_eq!(fresh["keyName"], json!("key1"));
+    let new_key1 = fresh["key"].as_str().unwrap().to_owned();
+    assert_ne!(new_key1, key1);
+    s.send(
+        s.request(Method::POST, "/sts/v1.0/issueToken")
+            .header("Ocp-Apim-Subscription-Key", &key1),
+    )
+    .await
+    .error(StatusCode::UNAUTHORIZED, "InvalidSubscriptionKey");
+    s.sts_token(&new_key1).await;
+    s.sts_token(&key2).await;
+    let own = s.check(&new_key1, ID, None).await.ok(StatusCode::OK).json();
+    assert_eq!(own["grantedBy"], json!("approval"));
+    // An STS token is a stand-in for the account, not for the key it was obtained with.
+    s.check_bearer(&sts, ID, None).await.ok(StatusCode::OK);
+    regenerate(&s, &rid, "key3")
+        .await
+        .error(StatusCode::BAD_REQUEST, "InvalidKeyName");
+    regenerate(&s, &face_id("nobody"), "key1")
+        .await
+        .error(StatusCode::NOT_FOUND, "ResourceNotFound");
+    let event = s
+        .audit(&[("action", "admin.account.regenerateKey")])
+        .await
+        .pop()
+        .expect("audited");
+    assert!(!event.details.contains(&new_key1));
+
+    // Disable and enable.
+    s.disable(&rid).await;
+    s.check(&key2, ID, None)
+        .await
+        .error(StatusCode::FORBIDDEN, "AccountDisabled");
+    s.send(
+        s.request(Method::POST, "/sts/v1.0/issueToken")
+            .header("Ocp-Apim-Subscription-Key", &key2),
+    )
+    .await
+    .error(StatusCode::FORBIDDEN, "AccountDisabled");
+    let enabled = s
+        .admin(Method::POST, &format!("/admin{rid}/enable"), None)
+        .await
+        .ok(StatusCode::OK)
+        .json();
+    assert_eq!(enabled["disabled"], json!(false));
+    s.check(&key2, ID, None).await.ok(StatusCode::OK);
+
+    // The ISV lifecycle as the admin API reports it.
+    let made = s.make_isv(&rid, &[ID]).await;
+    assert_eq!(made["isvActive"], json!(true));
+    let cut = s.cut_off(&rid).await;
+    assert_eq!(cut["isvActive"], json!(false));
+    assert!(
+        cut["isv"]["cutOffAt"].is_number() || cut["isv"]["cutOffAt"].is_string(),
+        "{cut}"
+    );
+    let regranted = s.make_isv(&rid, &[ID]).await;
+    assert_eq!(regranted["isvActive"], json!(true));
+    for action in [
+        "admin.account.create",
+        "admin.account.regenerateKey",
+        "admin.account.disable",
+        "admin.account.enable",
+        "admin.isv.grant",
+        "admin.isv.cutOff",
+    ] {
+        assert!(
+            s.audit_count(&[("action", action), ("actor", "admin")]).await >= 1,
+            "{action} audited"
+        );
+    }
+    s.verify_audit_chain(4).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_management_sqlite() {
+    account_management(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_management_postgres() {
+    account_management(Backend::Postgres).await;
+}
+
+async fn account_paging(backend: Backend) {
+    let s = Server::start(backend).await;
+    let mut expected: Vec<String> = Vec::new();
+    for i in 0..7 {
+        let rid = if i % 3 == 0 {
+            communication_id(&format!("acct-{i}"))
+        } else {
+            face_id(&format!("acct-{i}"))
+        };
+        expected.push(s.create_account(&rid).await.canonical);
+    }
+    expected.sort();
+    let mut seen: Vec<String> = Vec::new();
+    let mut after: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut url = reqwest::Url::parse(&s.url("/admin/accounts")).unwrap();
+        url.query_pairs_mut().append_pair("limit", "3");
+        if let Some(a) = &after {
+            url.query_pairs_mut().append_pair("after", a);
+        }
+        let page = s
+            .send(s.client.get(url).bearer_auth(ADMIN_KEY))
+            .await
+            .ok(StatusCode::OK)
+            .json();
+        pages += 1;
+        let value = page["value"].as_array().unwrap();
+        assert!(value.len() <= 3);
+        assert!(
+            value.iter().all(|a| a.get("keys").is_none()),
+            "no keys in listings"
+        );
+        seen.extend(value.iter().map(|a| a["resourceId"].as_str().unwrap().to_owned()));
+        match page["nextAfter"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => break,
+        }
+        assert!(pages < 10);
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, expected, "every account once, in order");
+    s.admin(Method::GET, "/admin/accounts?limit=abc", None)
+        .await
+        .error(StatusCode::BAD_REQUEST, "InvalidQuery");
+    s.admin(Method::GET, "/admin/accounts?after=nonsense", None)
+        .await
+        .error(StatusCode::BAD_REQUEST, "InvalidResourceId");
+    s.admin(Method::GET, "/admin/audit?outcome=maybe", None)
+        .await
+        .error(StatusCode::BAD_REQUEST, "InvalidQuery");
+    s.admin(Method::GET, "/admin/audit?since=yesterday", None)
+        .await
+        .error(StatusCode::BAD_REQUEST, "InvalidQuery");
+    s.admin(Method::GET, "/admin/audit?colour=blue", None)
+        .await
+        .error(StatusCode::BAD_REQUEST, "InvalidQuery");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_paging_sqlite() {
+    account_paging(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_paging_postgres() {
+    account_paging(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_discovery_and_fallbacks() {
+    let s = Server::start(Backend::Sqlite).await;
+    let health = s.get("/healthz").await.ok(StatusCode::OK);
+    assert_eq!(health.json(), json!({"status": "ok"}));
+    assert!(
+        !health.header("x-request-id").is_empty(),
+        "every answer carries a request id"
+    );
+    let ready = s.get("/readyz").await.ok(StatusCode::OK).json();
+    assert_eq!(ready["status"], json!("ready"));
+
+    let discovery = s
+        .get("/.well-known/openid-configuration")
+        .await
+        .ok(StatusCode::OK)
+        .json();
+    let issuer = discovery["issuer"].as_str().unwrap();
+    assert_eq!(
+        discovery["jwks_uri"],
+        json!(format!("{issuer}/.well-known/jwks.json"))
+    );
+    assert_eq!(
+        discovery["id_token_signing_alg_values_supported"],
+        json!(["ES256"])
+    );
+    let jwks = s.get("/.well-known/jwks.json").await.ok(StatusCode::OK);
+    assert!(jwks.content_type().starts_with("application/json"));
+    for key in jwks.json()["keys"].as_array().unwrap() {
+        assert_eq!(key["kty"], json!("EC"));
+        assert_eq!(key["crv"], json!("P-256"));
+        assert_eq!(key["alg"], json!("ES256"));
+        assert_eq!(key["use"], json!("sig"));
+        assert!(key.get("d").is_none(), "no private part: {key}");
+    }
+
+    let r = s.get("/no/such/route").await;
+    r.error(StatusCode::NOT_FOUND, "NotFound");
+    s.send(s.request(Method::POST, "/healthz"))
+        .await
+        .error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed");
+    s.get("/sts/v1.0/issueLimitedAccessToken")
+        .await
+        .error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed");
+    // Bench routes are off unless asked for.
+    s.send(s.request(Method::POST, "/bench/sign"))
+        .await
+        .error(StatusCode::NOT_FOUND, "NotFound");
+}
+
+/// Invariant 5 at the HTTP surface: keys and tokens never come back in error bodies, metrics or the audit log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_traffic_and_no_secret_leaks_anywhere() {
+    let s = Server::start(Backend::Sqlite).await;
+    let isv = s.create_isv("isv-one", &[ID]).await;
+    let client = s.create_account(&face_id("client-one")).await;
+    let token = s.lat(&isv, &client, &[ID]).await;
+    let sts = s.sts_token(client.key()).await;
+    s.check(client.key(), ID, Some(&token)).await.ok(StatusCode::OK);
+    let regenerated = regenerate(&s, &client.rid, "key2")
+        .await
+        .ok(StatusCode::OK)
+        .json()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let secrets: Vec<&str> = vec![
+        ADMIN_KEY,
+        &isv.key1,
+        &isv.key2,
+        &client.key1,
+        &client.key2,
+        &regenerated,
+        &s.master_key,
+    ];
+    let wrong_key = "presented-but-wrong-key-000000000000";
+
+    // Error answers of every kind, with secrets in the request.
+    let mut bodies: Vec<Resp> = Vec::new();
+    bodies.push(
+        s.send(s.request(Method::GET, "/admin/accounts").bearer_auth(wrong_key))
+            .await,
+    );
+    bodies.push(s.check(wrong_key, ID, Some(&token)).await);
+    bodies.push(s.check(&isv.key1, ID, Some(&token)).await);
+    bodies.push(s.check(client.key(), "Face.Verification", Some(&token)).await);
+    bodies.push(s.check(client.key(), ID, Some(&format!("{token}x"))).await);
+    bodies.push(
+        s.issue_lat(&isv.key1, &client.rid, &["Face.Verification"], None)
+            .await,
+    );
+    bodies.push(s.issue_lat(&client.key1, &client.rid, &[ID], None).await);
+    bodies.push(
+        s.send(
+            s.lat_request(Some("5"))
+                .header("Ocp-Apim-Subscription-Key", &isv.key1)
+                .json(&json!({"resourceId": client.key1, "featureFlags": [client.key2]})),
+        )
+        .await,
+    );
+    bodies.push(s.send(s.lat_request(None).bearer_auth(&token)).await);
+    bodies.push(
+        s.send(s.request(Method::POST, "/sts/v1.0/issueToken").bearer_auth(&sts))
+            .await,
+    );
+    bodies.push(s.admin(Method::PUT, &format!("/admin{}", client.rid), None).await);
+    bodies.push(s.get(&format!("/admin/{}", client.key1)).await);
+    for b in &bodies {
+        assert!(b.status.is_client_error(), "{} {}", b.status, b.text);
+        for secret in &secrets {
+            assert!(!b.text.contains(secret), "a secret in an error body: {}", b.text);
+        }
+        assert!(!b.text.contains(wrong_key), "a presented key echoed: {}", b.text);
+        assert!(
+            !b.text.contains(&token) && !b.text.contains(&sts),
+            "a token echoed: {}",
+            b.text
+        );
+    }
+
+    let metrics = s.get("/metrics").await.ok(StatusCode::OK);
+    assert!(metrics.content_type().starts_with("text/plain"));
+    for name in [
+        "tessera_issuances_total",
+        "tessera_gate_decisions_total",
+        "tessera_refusals_total",
+        "tessera_http_request_duration_seconds",
+        "tessera_audit_flush_seconds",
+        "tessera_auth_failures_total",
+    ] {
+        assert!(metrics.text.contains(name), "{name} in /metrics");
+    }
+    assert!(metrics.text.contains(r#"decision="allowed""#));
+    assert!(metrics.text.contains(r#"reason="TokenForOtherAccount""#));
+    for secret in secrets
+        .iter()
+        .copied()
+        .chain([wrong_key, token.as_str(), sts.as_str()])
+    {
+        assert!(!metrics.text.contains(secret), "a secret in /metrics");
+    }
+
+    // The audit log records actions, never credentials.
+    let log = serde_json::to_string(&s.audit(&[]).await).unwrap();
+    for secret in secrets
+        .iter()
+        .copied()
+        .chain([wrong_key, token.as_str(), sts.as_str()])
+    {
+        assert!(!log.contains(secret), "a secret in the audit log");
+    }
+    // Nor does the configuration's Debug output.
+    let debug = format!("{:?}", s.running.state.config);
+    assert!(
+        !debug.contains(ADMIN_KEY) && !debug.contains(&s.master_key),
+        "{debug}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_mode_serves_the_same_api() {
+    let s = Server::start_with(Options {
+        http: true,
+        ..Options::default()
+    })
+    .await;
+    assert!(s.base.starts_with("http://127.0.0.1:"), "{}", s.base);
+    assert!(s.running.ca_cert.is_none());
+    assert!(
+        !s.dir.path().join("tls").exists(),
+        "no certificates generated in HTTP mode"
+    );
+    s.get("/healthz").await.ok(StatusCode::OK);
+    let discovery = s
+        .get("/.well-known/openid-configuration")
+        .await
+        .ok(StatusCode::OK)
+        .json();
+    assert!(discovery["issuer"].as_str().unwrap().starts_with("http://"));
+    let isv: Acct = s.create_isv("isv-one", &[ID]).await;
+    let client = s.create_account(&face_id("client-one")).await;
+    let token = s.lat(&isv, &client, &[ID]).await;
+    assert_eq!(jwt_claims(&token)["sub"], json!(client.canonical));
+    s.check(client.key(), ID, Some(&token)).await.ok(StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_mode_refuses_plain_http_and_untrusted_clients() {
+    let s = Server::start(Backend::Sqlite).await;
+    let ca = s.running.ca_cert.clone().expect("auto TLS generates a CA");
+    assert_eq!(ca, s.dir.path().join("tls").join("ca.pem"));
+    let plain = reqwest::Client::new();
+    let port = s.running.addr.port();
+    let over_http = plain.get(format!("http://127.0.0.1:{port}/healthz")).send().await;
+    assert!(
+        over_http.map_or(true, |r| !r.status().is_success()),
+        "no plain HTTP on the HTTPS port"
+    );
+    common::install_crypto();
+    let untrusting = reqwest::Client::builder()
+        .tls_certs_only(Vec::<reqwest::Certificate>::new())
+        .build()
+        .unwrap();
+    assert!(
+        untrusting.get(s.url("/healthz")).send().await.is_err(),
+        "the certificate needs the local CA"
+    );
+    // The certificate names localhost too.
+    let by_name = s
+        .client
+        .get(format!("https://localhost:{port}/healthz"))
+        .send()
+        .await
+        .expect("localhost is in the certificate");
+    assert_eq!(by_name.status(), StatusCode::OK);
+}
