@@ -140,8 +140,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Database URL.
     pub database_url: String,
-    /// Token issuer and base of the discovery document.
-    pub public_url: String,
+    /// Token issuer and base of the discovery document, if set; otherwise derived from the bound address.
+    pub public_url: Option<String>,
     /// TLS.
     pub tls: TlsMode,
     /// Bootstrap admin key, if given.
@@ -164,6 +164,21 @@ pub const DEFAULT_LISTEN_TLS: &str = "127.0.0.1:8443";
 pub const DEFAULT_LISTEN_HTTP: &str = "127.0.0.1:8080";
 
 impl Config {
+    /// The issuer (`iss`) and public base URL: the configured one, or the scheme and address actually bound
+    /// (`localhost` for an unspecified address).
+    pub fn issuer(&self, bound: SocketAddr) -> String {
+        if let Some(url) = &self.public_url {
+            return url.clone();
+        }
+        let scheme = if self.tls == TlsMode::Off { "http" } else { "https" };
+        let host = match bound.ip() {
+            ip if ip.is_unspecified() => "localhost".to_owned(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        format!("{scheme}://{host}:{}", bound.port())
+    }
+
     /// Merges file and overrides, applies defaults, and validates.
     pub fn resolve(file: FileConfig, o: Overrides) -> Result<Self, ConfigError> {
         let file_tls = file.tls.clone().unwrap_or_default();
@@ -213,22 +228,13 @@ impl Config {
         {
             return err("database URL must start with sqlite:// or postgres://");
         }
-        let scheme = if tls == TlsMode::Off { "http" } else { "https" };
-        let public_url = o.public_url.or(file.public_url).unwrap_or_else(|| {
-            let host = if listen.ip().is_unspecified() {
-                "localhost".to_owned()
-            } else {
-                listen.ip().to_string()
-            };
-            let host = if listen.is_ipv6() && host != "localhost" {
-                format!("[{host}]")
-            } else {
-                host
-            };
-            format!("{scheme}://{host}:{}", listen.port())
-        });
-        let public_url = public_url.trim_end_matches('/').to_owned();
-        if !(public_url.starts_with("https://") || public_url.starts_with("http://")) {
+        let public_url = o
+            .public_url
+            .or(file.public_url)
+            .map(|u| u.trim_end_matches('/').to_owned());
+        if let Some(url) = &public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
             return err("public URL must be an http(s) URL");
         }
         let master_key = match (o.master_key, file.master_key_file) {
@@ -280,7 +286,11 @@ mod tests {
     fn defaults_are_https_on_loopback_with_sqlite_in_the_data_dir() {
         let c = Config::resolve(FileConfig::default(), Overrides::default()).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8443");
-        assert_eq!(c.public_url, "https://127.0.0.1:8443");
+        assert_eq!(c.issuer(c.listen), "https://127.0.0.1:8443");
+        assert_eq!(
+            c.issuer("127.0.0.1:40001".parse().unwrap()),
+            "https://127.0.0.1:40001"
+        );
         assert_eq!(c.database_url, "sqlite://./tessera-data/tessera.db");
         assert_eq!(c.tls, TlsMode::Auto { hostnames: vec![] });
         let http = Config::resolve(
@@ -291,7 +301,16 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!(http.public_url, "http://127.0.0.1:8080");
+        assert_eq!(http.issuer(http.listen), "http://127.0.0.1:8080");
+        let set = Config::resolve(
+            FileConfig::default(),
+            Overrides {
+                public_url: Some("https://sts.example.com/".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(set.issuer(set.listen), "https://sts.example.com");
     }
 
     #[test]

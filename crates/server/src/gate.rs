@@ -69,11 +69,8 @@ impl LimitedAccess {
             Ok(Some(claims)) => state.store.account(&claims.isv).await?,
             _ => None,
         };
-        let token_isv = verified
-            .as_ref()
-            .ok()
-            .and_then(Option::as_ref)
-            .map(|c| c.isv.to_string());
+        let token = verified.as_ref().ok().and_then(Option::as_ref);
+        let (token_jti, token_isv) = (token.map(|c| c.jti.clone()), token.map(|c| c.isv.to_string()));
         let decision = verified.and_then(|claims| {
             let evidence = claims.as_ref().map(|claims| TokenEvidence {
                 claims,
@@ -89,7 +86,12 @@ impl LimitedAccess {
                 details["jti"] = jti.clone().into();
                 details["isv"] = isv.to_string().into();
             }
-            Err(reason) => details["reason"] = reason.code().into(),
+            Err(reason) => {
+                details["reason"] = reason.code().into();
+                if let Some(jti) = token_jti {
+                    details["jti"] = jti.into();
+                }
+            }
         }
         let event = state.event(
             &self.caller.actor(),

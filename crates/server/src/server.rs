@@ -63,10 +63,13 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
     })?;
     let master = bootstrap::master_key(&config)?;
     let admin_key = bootstrap::admin_key(&config, store.as_ref()).await?;
+    let listener = std::net::TcpListener::bind(config.listen)
+        .map_err(|e| StartError(format!("cannot listen on {}: {e}", config.listen)))?;
+    let addr = listener.local_addr().map_err(|e| StartError(e.to_string()))?;
     let keys = Keys::open(
         store.clone(),
         master,
-        &config.public_url,
+        &config.issuer(addr),
         config.key_refresh,
         clock.now(),
     )
@@ -84,9 +87,6 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
     });
     let maintenance = tokio::spawn(maintain_keys(state.clone()));
 
-    let listener = std::net::TcpListener::bind(config.listen)
-        .map_err(|e| StartError(format!("cannot listen on {}: {e}", config.listen)))?;
-    let addr = listener.local_addr().map_err(|e| StartError(e.to_string()))?;
     let handle = Handle::new();
     let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let io = |e: std::io::Error| StartError(format!("listener: {e}"));

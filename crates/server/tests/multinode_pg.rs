@@ -10,7 +10,8 @@ use serde_json::json;
 
 const ID: &str = "Face.Identification";
 
-/// Two nodes on a fresh PostgreSQL database, sharing the master key.
+/// Two nodes on a fresh PostgreSQL database, sharing the master key and the public URL (the tokens' issuer), as
+/// the nodes of one deployment behind a load balancer do.
 async fn two_nodes() -> (Server, Server) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let url = common::database_url(Backend::Postgres, dir.path()).await;
@@ -19,6 +20,10 @@ async fn two_nodes() -> (Server, Server) {
         Server::start_with(Options {
             database_url: Some(url.clone()),
             master_key: Some(master_key.clone()),
+            file: tessera_server::FileConfig {
+                public_url: Some("https://tessera.cluster.test".into()),
+                ..Default::default()
+            },
             ..Options::default()
         })
     };

@@ -666,7 +666,6 @@ async fn issuer(s: &Server) -> String {
 /// so neither the operator nor the ISV can tell which token was refused. `crates/server/src/gate.rs` only sets
 /// `details["jti"]` for `Grant::Token`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "server bug: denied gate decisions do not record the token's jti (crates/server/src/gate.rs)"]
 async fn regression_denied_gate_decisions_name_the_token_jti() {
     let s = Server::start(Backend::Sqlite).await;
     let Cast { isv, client, .. } = cast(&s).await;
@@ -692,7 +691,6 @@ async fn regression_denied_gate_decisions_name_the_token_jti() {
 /// default public URL, hence the tokens' `iss` and the discovery document's `jwks_uri`, say port 0 instead of the
 /// port actually bound: `Config::resolve` derives `public_url` from the configured address before `start` binds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "server bug: default public URL keeps port 0 when listening on an ephemeral port (crates/server/src/config.rs)"]
 async fn regression_issuer_names_the_bound_port() {
     let s = Server::start(Backend::Sqlite).await;
     assert_eq!(issuer(&s).await, s.base);
