@@ -30,7 +30,7 @@ pub async fn run(command: AuditCommand) -> Result<()> {
     if url.starts_with("sqlite:") && !std::path::Path::new(url.trim_start_matches("sqlite://")).exists() {
         bail!("no database at {url}");
     }
-    let store = tessera_store::open(&url).await?;
+    let store = tessera_store::open_read_only(&url).await?;
     let mut verifier = ChainVerifier::default();
     let mut query = AuditQuery {
         limit: tessera_store::MAX_AUDIT_PAGE,

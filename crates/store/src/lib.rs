@@ -2,9 +2,11 @@
 //! [`postgres::PgStore`] implement it, each with its own migrations, and [`open`] picks one from a URL once at
 //! start-up. The [`audit::AuditWriter`] sits on top of any store and batches audit appends (group commit).
 //!
-//! Nothing is cached here: every read goes to the database, so any number of Tessera processes sharing one
-//! PostgreSQL see each other's writes at once.
+//! The PostgreSQL backend caches nothing: every read goes to the database, so any number of Tessera processes
+//! sharing one PostgreSQL see each other's writes at once. The SQLite backend serves one process (it locks its
+//! file) and so can keep an exact write-through cache of accounts.
 
+mod account_cache;
 pub mod audit;
 mod error;
 pub mod postgres;
@@ -118,6 +120,16 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
             "unsupported database URL scheme in {:?}: use sqlite://PATH or postgres://…",
             redact_url(url)
         )))
+    }
+}
+
+/// Opens a store to read a database that a server may be using (`tessera audit verify`): SQLite read-only and
+/// without the process lock; PostgreSQL as usual.
+pub async fn open_read_only(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::connect_read_only(url).await?))
+    } else {
+        open(url).await
     }
 }
 

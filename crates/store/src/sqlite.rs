@@ -1,13 +1,22 @@
 //! The SQLite backend: one file in WAL mode with `synchronous=FULL`, so a committed audit batch survives a crash
 //! or power loss. Writers serialise on SQLite's lock; audit appends take it up front (`BEGIN IMMEDIATE`) so the
-//! chain head they read cannot move under them.
+//! chain head they read cannot move under them, and insert a whole batch in one statement.
+//!
+//! A SQLite database is served by one process: [`SqliteStore::connect`] takes an exclusive lock on
+//! `<database>.lock` and refuses a second server on the same file (use PostgreSQL for several nodes). Being the
+//! only writer, the store keeps an exact write-through [`AccountCache`], so authenticating a request costs no
+//! database round trip. Tools that only read a live database (`tessera audit verify`) use
+//! [`SqliteStore::connect_read_only`], which takes no lock.
 
+use crate::account_cache::AccountCache;
 use crate::{AccountChange, AuditQuery, MAX_AUDIT_PAGE, Result, Store, StoreError, rows};
 use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use std::fs::File;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::audit::{Event, GENESIS_HASH, Head, NewEvent};
 use tessera_core::secret::KeyHash;
@@ -19,12 +28,14 @@ use uuid::Uuid;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    cache: Arc<AccountCache>,
+    _process_lock: Option<Arc<File>>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 impl SqliteStore {
-    /// Opens (creating if missing) and migrates the database at `url` (`sqlite://PATH`).
+    /// Opens (creating if missing) and migrates the database at `url` (`sqlite://PATH`), as its only server.
     pub async fn connect(url: &str) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -32,12 +43,58 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        let process_lock = lock_database(options.get_filename())?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            cache: Arc::default(),
+            _process_lock: process_lock,
+        })
+    }
+
+    /// Opens an existing database to read it, beside the server that may be running on it. Writes fail.
+    pub async fn connect_read_only(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .read_only(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await?;
+        Ok(Self {
+            pool,
+            cache: Arc::default(),
+            _process_lock: None,
+        })
+    }
+}
+
+/// Takes the exclusive process lock of a database file (none for in-memory databases).
+fn lock_database(path: &std::path::Path) -> Result<Option<Arc<File>>> {
+    if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
+        return Ok(None);
+    }
+    let lock_path = format!("{}.lock", path.display());
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| StoreError::Config(format!("cannot open {lock_path}: {e}")))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(Arc::new(file))),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Config(format!(
+            "the SQLite database {} is in use by another Tessera process; a SQLite database serves one \
+             process (use PostgreSQL for several nodes)",
+            path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(StoreError::Config(format!("cannot lock {lock_path}: {e}")))
+        }
     }
 }
 
@@ -71,6 +128,7 @@ impl Store for SqliteStore {
         keys: &[(KeySlot, KeyHash)],
         now: Timestamp,
     ) -> Result<()> {
+        let _invalidate = self.cache.invalidate_on_drop();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO accounts (id, resource_id, kind, approved_flags, isv_flags, isv_cut_off_at, disabled, created_at, updated_at)
@@ -105,14 +163,26 @@ impl Store for SqliteStore {
     }
 
     async fn account(&self, resource_id: &ResourceId) -> Result<Option<Account>> {
+        if let Some(hit) = self.cache.by_resource_id(resource_id.as_str()) {
+            return Ok(Some(hit));
+        }
+        let generation = self.cache.generation();
         let row = sqlx::query("SELECT * FROM accounts WHERE resource_id = ?")
             .bind(resource_id.as_str())
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(rows::account).transpose()
+        let found = row.as_ref().map(rows::account).transpose()?;
+        if let Some(account) = &found {
+            self.cache.put_resource_id(generation, account);
+        }
+        Ok(found)
     }
 
     async fn account_by_key(&self, key: &KeyHash) -> Result<Option<(Account, KeySlot)>> {
+        if let Some(hit) = self.cache.by_key(key) {
+            return Ok(Some(hit));
+        }
+        let generation = self.cache.generation();
         let row = sqlx::query(
             "SELECT a.*, k.slot, k.key_hash FROM account_keys k JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = ?",
         )
@@ -124,7 +194,9 @@ impl Store for SqliteStore {
         if !KeyHash::from_hex(&stored).is_some_and(|h| h.matches(key)) {
             return Ok(None);
         }
-        Ok(Some((rows::account(&row)?, rows::slot(&row)?)))
+        let found = (rows::account(&row)?, rows::slot(&row)?);
+        self.cache.put_key(generation, key, &found);
+        Ok(Some(found))
     }
 
     async fn list_accounts(&self, after: Option<&ResourceId>, limit: u32) -> Result<Vec<Account>> {
@@ -137,6 +209,7 @@ impl Store for SqliteStore {
     }
 
     async fn update_account(&self, id: Uuid, change: &AccountChange, now: Timestamp) -> Result<Account> {
+        let _invalidate = self.cache.invalidate_on_drop();
         let id = id.to_string();
         let query = match change {
             AccountChange::ApprovedFlags(flags) => {
@@ -164,6 +237,7 @@ impl Store for SqliteStore {
     }
 
     async fn set_account_key(&self, id: Uuid, slot: KeySlot, key: &KeyHash, now: Timestamp) -> Result<()> {
+        let _invalidate = self.cache.invalidate_on_drop();
         let done = sqlx::query(
             "UPDATE account_keys SET key_hash = ?, created_at = ? WHERE account_id = ? AND slot = ?",
         )
@@ -258,27 +332,34 @@ impl Store for SqliteStore {
                 hash: GENESIS_HASH,
             },
         };
-        let mut sealed = Vec::with_capacity(events.len());
-        for new in events {
-            let e = head.seal(new);
-            sqlx::query(
-                "INSERT INTO audit_events (seq, at, actor, action, subject, outcome, details, isv, prev_hash, hash)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(e.seq)
-            .bind(e.at.millis())
-            .bind(&e.actor)
-            .bind(&e.action)
-            .bind(&e.subject)
-            .bind(e.outcome.as_str())
-            .bind(&e.details)
-            .bind(&e.isv)
-            .bind(e.prev_hash.as_slice())
-            .bind(e.hash.as_slice())
-            .execute(&mut *tx)
-            .await?;
-            sealed.push(e);
-        }
+        let sealed: Vec<Event> = events.into_iter().map(|new| head.seal(new)).collect();
+        let rows: Vec<serde_json::Value> = sealed
+            .iter()
+            .map(|e| {
+                serde_json::json!([
+                    e.seq,
+                    e.at.millis(),
+                    e.actor,
+                    e.action,
+                    e.subject,
+                    e.outcome.as_str(),
+                    e.details,
+                    e.isv,
+                    hex::encode(e.prev_hash),
+                    hex::encode(e.hash),
+                ])
+            })
+            .collect();
+        // One statement for the whole batch: SQLite unpacks the JSON array itself.
+        sqlx::query(
+            "INSERT INTO audit_events (seq, at, actor, action, subject, outcome, details, isv, prev_hash, hash)
+             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7,
+                    unhex(value->>8), unhex(value->>9)
+             FROM json_each(?1)",
+        )
+        .bind(serde_json::Value::Array(rows).to_string())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(sealed)
     }

@@ -36,8 +36,12 @@ impl Db {
         }
     }
 
-    /// Another store on the same database, as a second node would open it.
+    /// Another store on the same database, as a second node would open it. A SQLite database serves one
+    /// process (its file is locked, see `sqlite_is_served_by_one_process`), so there it is the same store.
     async fn open_another(&self) -> Arc<dyn Store> {
+        if self.url.starts_with("sqlite:") {
+            return self.store.clone();
+        }
         tessera_store::open(&self.url).await.expect("open a second store")
     }
 
@@ -919,4 +923,50 @@ async fn two_stores_append_to_one_chain(db: Db) {
     let log = verified_log(db.store.as_ref()).await;
     assert_eq!(log, returned);
     assert_eq!(verified_log(stores[1].as_ref()).await, log);
+}
+
+// ---- SQLite only ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_is_served_by_one_process_and_read_beside_it() {
+    let db = sqlite_db().await;
+    match tessera_store::open(&db.url).await {
+        Err(tessera_store::StoreError::Config(m)) => {
+            assert!(m.contains("in use by another Tessera process"), "{m}")
+        }
+        Err(other) => panic!("unexpected error: {other}"),
+        Ok(_) => panic!("a second server opened a locked SQLite database"),
+    }
+    let sealed = db
+        .store
+        .append_audit(vec![event(
+            T0.millis(),
+            "admin",
+            "admin.test",
+            "s",
+            Outcome::Success,
+            None,
+        )])
+        .await
+        .unwrap();
+    let reader = tessera_store::open_read_only(&db.url).await.unwrap();
+    let all = AuditQuery {
+        limit: 10,
+        ..AuditQuery::default()
+    };
+    assert_eq!(reader.audit_events(&all).await.unwrap(), sealed);
+    assert!(
+        reader
+            .append_audit(vec![event(T0.millis(), "x", "y", "z", Outcome::Success, None)])
+            .await
+            .is_err()
+    );
+
+    let url = db.url.clone();
+    let Db { store, _dir, .. } = db;
+    drop(store);
+    let reopened = tessera_store::open(&url)
+        .await
+        .expect("the lock is released with the store");
+    assert_eq!(reopened.audit_events(&all).await.unwrap(), sealed);
 }
