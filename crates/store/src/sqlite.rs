@@ -29,6 +29,7 @@ use uuid::Uuid;
 pub struct SqliteStore {
     pool: SqlitePool,
     cache: Arc<AccountCache>,
+    audit_head: Arc<tokio::sync::Mutex<Option<Head>>>,
     _process_lock: Option<Arc<File>>,
 }
 
@@ -52,6 +53,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             cache: Arc::default(),
+            audit_head: Arc::default(),
             _process_lock: process_lock,
         })
     }
@@ -68,6 +70,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             cache: Arc::default(),
+            audit_head: Arc::default(),
             _process_lock: None,
         })
     }
@@ -315,22 +318,15 @@ impl Store for SqliteStore {
     }
 
     async fn append_audit(&self, events: Vec<NewEvent>) -> Result<Vec<Event>> {
+        // The store is its database's only writer, so the chain head can live in memory; the slot is emptied
+        // while an append is under way and refilled only after its commit, so any failure (or cancellation)
+        // makes the next append read the head from the database again.
+        let mut slot = self.audit_head.lock().await;
+        let known = slot.take();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let head_row: Option<(i64, Vec<u8>)> =
-            sqlx::query_as("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&mut *tx)
-                .await?;
-        let mut head = match head_row {
-            Some((seq, hash)) => Head {
-                seq,
-                hash: hash
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("audit hash length".into()))?,
-            },
-            None => Head {
-                seq: 0,
-                hash: GENESIS_HASH,
-            },
+        let mut head = match known {
+            Some(head) => head,
+            None => read_head(&mut tx).await?,
         };
         let sealed: Vec<Event> = events.into_iter().map(|new| head.seal(new)).collect();
         let rows: Vec<serde_json::Value> = sealed
@@ -361,6 +357,7 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        *slot = Some(head);
         Ok(sealed)
     }
 
@@ -385,6 +382,25 @@ impl Store for SqliteStore {
         .await?;
         rows.iter().map(rows::event).collect()
     }
+}
+
+async fn read_head(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<Head> {
+    let row: Option<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(match row {
+        Some((seq, hash)) => Head {
+            seq,
+            hash: hash
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("audit hash length".into()))?,
+        },
+        None => Head {
+            seq: 0,
+            hash: GENESIS_HASH,
+        },
+    })
 }
 
 async fn insert_key(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, key: &StoredKey) -> Result<()> {
