@@ -8,6 +8,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use tessera_server::config::{FileConfig, Overrides, Secret};
 
+/// mimalloc: the server allocates small, short-lived buffers on many threads, where it is markedly cheaper than
+/// the system allocator (measured with `cargo xtask bench`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Tessera, a self-hostable security token service.
 #[derive(Debug, Parser)]
 #[command(name = "tessera", version, about)]

@@ -329,33 +329,25 @@ impl Store for SqliteStore {
             None => read_head(&mut tx).await?,
         };
         let sealed: Vec<Event> = events.into_iter().map(|new| head.seal(new)).collect();
-        let rows: Vec<serde_json::Value> = sealed
-            .iter()
-            .map(|e| {
-                serde_json::json!([
-                    e.seq,
-                    e.at.millis(),
-                    e.actor,
-                    e.action,
-                    e.subject,
-                    e.outcome.as_str(),
-                    e.details,
-                    e.isv,
-                    hex::encode(e.prev_hash),
-                    hex::encode(e.hash),
-                ])
-            })
-            .collect();
-        // One statement for the whole batch: SQLite unpacks the JSON array itself.
-        sqlx::query(
-            "INSERT INTO audit_events (seq, at, actor, action, subject, outcome, details, isv, prev_hash, hash)
-             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7,
-                    unhex(value->>8), unhex(value->>9)
-             FROM json_each(?1)",
-        )
-        .bind(serde_json::Value::Array(rows).to_string())
-        .execute(&mut *tx)
-        .await?;
+        // Multi-row statements: a thousand events (10,000 parameters) each, under SQLite's limit of 32,766.
+        for chunk in sealed.chunks(1000) {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO audit_events (seq, at, actor, action, subject, outcome, details, isv, prev_hash, hash) ",
+            );
+            insert.push_values(chunk, |mut row, e| {
+                row.push_bind(e.seq)
+                    .push_bind(e.at.millis())
+                    .push_bind(e.actor.as_str())
+                    .push_bind(e.action.as_str())
+                    .push_bind(e.subject.as_str())
+                    .push_bind(e.outcome.as_str())
+                    .push_bind(e.details.as_str())
+                    .push_bind(e.isv.as_deref())
+                    .push_bind(e.prev_hash.as_slice())
+                    .push_bind(e.hash.as_slice());
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         *slot = Some(head);
         Ok(sealed)

@@ -48,10 +48,8 @@ CREATE TABLE audit_events (
     hash      BLOB NOT NULL
 );
 CREATE INDEX audit_events_isv ON audit_events (isv, seq) WHERE isv IS NOT NULL;
-CREATE INDEX audit_events_actor ON audit_events (actor, seq);
 CREATE INDEX audit_events_action ON audit_events (action, seq);
 CREATE INDEX audit_events_subject ON audit_events (subject, seq);
-CREATE INDEX audit_events_at ON audit_events (at);
 
 CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
 BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
