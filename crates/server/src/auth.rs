@@ -79,25 +79,33 @@ pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     )
 }
 
+/// Runs an authentication attempt under the client address's failure limit: 429 while the address is over it,
+/// and every 401 counted against it.
+async fn rate_limited<T>(
+    parts: &Parts,
+    state: &AppState,
+    attempt: impl Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    let ip = client_ip(parts);
+    state
+        .auth_failures
+        .check(ip)
+        .map_err(ApiError::too_many_requests)?;
+    let result = attempt.await;
+    if result
+        .as_ref()
+        .is_err_and(|e| e.status() == axum::http::StatusCode::UNAUTHORIZED)
+    {
+        state.auth_failures.record_failure(ip);
+    }
+    result
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let ip = client_ip(parts);
-        state
-            .auth_failures
-            .check(ip)
-            .map_err(ApiError::too_many_requests)?;
-        let found = authenticate(&parts.headers, state).await;
-        let caller = match found {
-            Ok(caller) => caller,
-            Err(e) => {
-                if e.status() == axum::http::StatusCode::UNAUTHORIZED {
-                    state.auth_failures.record_failure(ip);
-                }
-                return Err(e);
-            }
-        };
+        let caller = rate_limited(parts, state, authenticate(&parts.headers, state)).await?;
         if caller.account.disabled {
             let denied = ApiError::forbidden("AccountDisabled", "this account is disabled");
             state
@@ -149,23 +157,19 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let ip = client_ip(parts);
-        state
-            .auth_failures
-            .check(ip)
-            .map_err(ApiError::too_many_requests)?;
-        match bearer(&parts.headers)? {
-            Some(key) if KeyHash::of(key).matches(&state.admin_key) => Ok(Admin),
-            presented => {
-                state.auth_failures.record_failure(ip);
-                Err(match presented {
-                    None => ApiError::unauthorized(
-                        "MissingCredentials",
-                        "send the admin key in Authorization: Bearer",
-                    ),
-                    Some(_) => ApiError::unauthorized("InvalidAdminKey", "the admin key is not valid"),
-                })
+        let check = async {
+            match bearer(&parts.headers)? {
+                Some(key) if KeyHash::of(key).matches(&state.admin_key) => Ok(Admin),
+                None => Err(ApiError::unauthorized(
+                    "MissingCredentials",
+                    "send the admin key in Authorization: Bearer",
+                )),
+                Some(_) => Err(ApiError::unauthorized(
+                    "InvalidAdminKey",
+                    "the admin key is not valid",
+                )),
             }
-        }
+        };
+        rate_limited(parts, state, check).await
     }
 }
