@@ -93,7 +93,7 @@ impl EventBuilder<'_> {
     pub async fn record(self) -> Result<i64, ApiError> {
         self.state.audit.record(self.event).await.map_err(|e| {
             ApiError::internal(&format_args!(
-                "audit append failed, the operation is refused: {e}"
+                "the operation is refused because its audit event was not recorded: {e}"
             ))
         })
     }

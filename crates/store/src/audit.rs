@@ -43,7 +43,7 @@ impl AuditWriter {
         metrics::gauge!("tessera_audit_queue_depth").set((QUEUE_CAPACITY - self.tx.capacity()) as f64);
         match answer.await {
             Ok(Ok(seq)) => Ok(seq),
-            Ok(Err(message)) => Err(StoreError::Corrupt(format!("audit append failed: {message}"))),
+            Ok(Err(message)) => Err(StoreError::AuditFailed(message)),
             Err(_) => Err(StoreError::AuditClosed),
         }
     }

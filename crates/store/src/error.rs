@@ -18,6 +18,9 @@ pub enum StoreError {
     /// The database URL or options are unusable.
     #[error("database configuration: {0}")]
     Config(String),
+    /// The batch holding this event could not be appended (the reason is the store's error).
+    #[error("audit append failed: {0}")]
+    AuditFailed(String),
     /// The audit writer has stopped.
     #[error("the audit writer has stopped")]
     AuditClosed,
