@@ -35,6 +35,12 @@ pub enum DomainError {
     /// The target account cannot receive limited access tokens (wrong kind or disabled).
     #[error("the target account cannot receive limited access tokens: {0}")]
     InvalidTarget(String),
+    /// A user access token scope that Tessera does not know.
+    #[error("unknown scope: {0}")]
+    UnknownScope(String),
+    /// A user access token must have at least one scope.
+    #[error("at least one scope is required")]
+    NoScopes,
     /// Flags for an ISV grant must be approved for the account first.
     #[error("the account must hold {0} before it can grant it")]
     FlagNotHeld(String),
@@ -53,6 +59,8 @@ impl DomainError {
             Self::FlagNotGrantable(_) => "FlagNotGrantable",
             Self::InvalidTarget(_) => "InvalidTarget",
             Self::FlagNotHeld(_) => "FlagNotHeld",
+            Self::UnknownScope(_) => "UnknownScope",
+            Self::NoScopes => "NoScopes",
         }
     }
 }

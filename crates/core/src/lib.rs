@@ -2,12 +2,14 @@
 //! audit chain. Pure rules only: no I/O, no web or database types, and no clock (every rule takes `now`).
 
 pub mod account;
+pub mod acs_hmac;
 pub mod arm;
 pub mod audit;
 pub mod claims;
 pub mod error;
 pub mod flags;
 pub mod policy;
+pub mod scope;
 pub mod secret;
 pub mod time;
 
