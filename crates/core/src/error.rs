@@ -35,6 +35,20 @@ pub enum DomainError {
     /// The target account cannot receive limited access tokens (wrong kind or disabled).
     #[error("the target account cannot receive limited access tokens: {0}")]
     InvalidTarget(String),
+    /// Not an identity id of the form `8:acs:<account guid>_<uuid>`.
+    #[error("invalid identity id: {0}")]
+    InvalidIdentityId(String),
+    /// An identity name that breaks the naming rules.
+    #[error("invalid identity name: {0}")]
+    InvalidIdentityName(String),
+    /// `expiresInMinutes` out of range.
+    #[error("expiresInMinutes must be from {min} to {max}")]
+    InvalidTokenLifetime {
+        /// Inclusive lower bound, minutes.
+        min: i64,
+        /// Inclusive upper bound, minutes.
+        max: i64,
+    },
     /// A user access token scope that Tessera does not know.
     #[error("unknown scope: {0}")]
     UnknownScope(String),
@@ -60,6 +74,9 @@ impl DomainError {
             Self::InvalidTarget(_) => "InvalidTarget",
             Self::FlagNotHeld(_) => "FlagNotHeld",
             Self::UnknownScope(_) => "UnknownScope",
+            Self::InvalidIdentityId(_) => "InvalidIdentityId",
+            Self::InvalidIdentityName(_) => "InvalidIdentityName",
+            Self::InvalidTokenLifetime { .. } => "InvalidTokenLifetime",
             Self::NoScopes => "NoScopes",
         }
     }

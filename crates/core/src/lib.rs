@@ -8,6 +8,7 @@ pub mod audit;
 pub mod claims;
 pub mod error;
 pub mod flags;
+pub mod identity;
 pub mod policy;
 pub mod scope;
 pub mod secret;
