@@ -19,6 +19,7 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use tessera_core::FlagSet;
 use tessera_core::audit::{Event, NewEvent, Outcome};
+use tessera_core::identity::{Identity, IdentityId, IdentityName};
 use tessera_core::secret::KeyHash;
 use tessera_core::{Account, IsvGrant, KeySlot, ResourceId, Timestamp};
 use tessera_token::{Rotation, StoredKey};
@@ -102,6 +103,28 @@ pub trait Store: Send + Sync + 'static {
     async fn rotate_signing_keys(&self, rotation: &Rotation, now: Timestamp) -> Result<()>;
     /// Removes retired keys.
     async fn remove_signing_keys(&self, kids: &[String]) -> Result<()>;
+
+    /// Creates an identity. `Conflict` if a live identity of the account already has its name.
+    async fn create_identity(&self, identity: &Identity) -> Result<()>;
+    /// Looks an identity up by id (deleted ones included, with `deleted_at` set).
+    async fn identity(&self, id: &IdentityId) -> Result<Option<Identity>>;
+    /// Looks a live identity up by its name within an account.
+    async fn identity_by_name(&self, account: Uuid, name: &IdentityName) -> Result<Option<Identity>>;
+    /// Lists an account's live identities by id, after `after`.
+    async fn list_identities(
+        &self,
+        account: Uuid,
+        after: Option<&IdentityId>,
+        limit: u32,
+    ) -> Result<Vec<Identity>>;
+    /// Ends every token issued so far to a live identity (bumps its revocation generation); returns the
+    /// identity as it now is. `NotFound` if there is no live identity with this id.
+    async fn revoke_identity_tokens(&self, id: &IdentityId) -> Result<Identity>;
+    /// Deletes a live identity (its tokens die with it). `NotFound` if there is none.
+    async fn delete_identity(&self, id: &IdentityId, now: Timestamp) -> Result<()>;
+    /// Records that a token was issued to a live identity; returns the identity as it now is (its revocation
+    /// generation is the one to sign into the token). `NotFound` if there is none.
+    async fn record_token_issued(&self, id: &IdentityId, now: Timestamp) -> Result<Identity>;
 
     /// Seals and appends events to the audit chain in one transaction, after any other writer's.
     async fn append_audit(&self, events: Vec<NewEvent>) -> Result<Vec<Event>>;

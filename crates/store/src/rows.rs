@@ -4,6 +4,7 @@
 use crate::{Result, StoreError};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 use tessera_core::audit::{Event, Outcome};
+use tessera_core::identity::{Identity, IdentityId, IdentityKind, IdentityName};
 use tessera_core::{Account, FlagSet, IsvGrant, KeySlot, ResourceId, Timestamp};
 use tessera_token::{KeyState, StoredKey};
 
@@ -118,5 +119,44 @@ where
         isv: col(row, "isv")?,
         prev_hash: hash32(col(row, "prev_hash")?)?,
         hash: hash32(col(row, "hash")?)?,
+    })
+}
+
+/// An identity kind as stored.
+pub(crate) fn kind_to_db(kind: IdentityKind) -> &'static str {
+    match kind {
+        IdentityKind::Human => "human",
+        IdentityKind::Bot => "bot",
+        IdentityKind::PhoneNumber => "phoneNumber",
+    }
+}
+
+pub(crate) fn identity<R>(row: &R) -> Result<Identity>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decodes<R>,
+    Option<String>: Decodes<R>,
+    i64: Decodes<R>,
+    Option<i64>: Decodes<R>,
+{
+    let kind = match col::<R, String>(row, "kind")?.as_str() {
+        "human" => IdentityKind::Human,
+        "bot" => IdentityKind::Bot,
+        "phoneNumber" => IdentityKind::PhoneNumber,
+        _ => return Err(corrupt("identity kind")),
+    };
+    let name = col::<R, Option<String>>(row, "name")?
+        .map(|n| IdentityName::parse(&n, kind).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()?;
+    Ok(Identity {
+        id: IdentityId::parse(&col::<R, String>(row, "id")?)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        name,
+        kind,
+        created_at: Timestamp::from_millis(col(row, "created_at")?),
+        last_token_issued_at: col::<R, Option<i64>>(row, "last_token_issued_at")?.map(Timestamp::from_millis),
+        revocation: col(row, "revocation")?,
+        deleted_at: col::<R, Option<i64>>(row, "deleted_at")?.map(Timestamp::from_millis),
     })
 }

@@ -19,6 +19,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::audit::{Event, GENESIS_HASH, Head, NewEvent};
+use tessera_core::identity::{Identity, IdentityId, IdentityName};
 use tessera_core::secret::KeyHash;
 use tessera_core::{Account, KeySlot, ResourceId, Timestamp};
 use tessera_token::{Rotation, StoredKey};
@@ -315,6 +316,101 @@ impl Store for SqliteStore {
                 .await?;
         }
         Ok(())
+    }
+
+    async fn create_identity(&self, identity: &Identity) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO identities (id, account_id, name, kind, created_at, last_token_issued_at, revocation, deleted_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(identity.id.as_str())
+        .bind(identity.id.account().to_string())
+        .bind(identity.name.as_ref().map(IdentityName::as_str))
+        .bind(rows::kind_to_db(identity.kind))
+        .bind(identity.created_at.millis())
+        .bind(identity.last_token_issued_at.map(Timestamp::millis))
+        .bind(identity.revocation)
+        .bind(identity.deleted_at.map(Timestamp::millis))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::unique(e, "an identity with this name exists"))?;
+        Ok(())
+    }
+
+    async fn identity(&self, id: &IdentityId) -> Result<Option<Identity>> {
+        let row = sqlx::query("SELECT * FROM identities WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(rows::identity).transpose()
+    }
+
+    async fn identity_by_name(&self, account: Uuid, name: &IdentityName) -> Result<Option<Identity>> {
+        let row =
+            sqlx::query("SELECT * FROM identities WHERE account_id = ? AND name = ? AND deleted_at IS NULL")
+                .bind(account.to_string())
+                .bind(name.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        row.as_ref().map(rows::identity).transpose()
+    }
+
+    async fn list_identities(
+        &self,
+        account: Uuid,
+        after: Option<&IdentityId>,
+        limit: u32,
+    ) -> Result<Vec<Identity>> {
+        let rows = sqlx::query(
+            "SELECT * FROM identities WHERE account_id = ? AND id > ? AND deleted_at IS NULL ORDER BY id LIMIT ?",
+        )
+        .bind(account.to_string())
+        .bind(after.map_or("", IdentityId::as_str))
+        .bind(i64::from(limit.clamp(1, 1000)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::identity).collect()
+    }
+
+    async fn revoke_identity_tokens(&self, id: &IdentityId) -> Result<Identity> {
+        let row = sqlx::query(
+            "UPDATE identities SET revocation = revocation + 1 WHERE id = ? AND deleted_at IS NULL RETURNING *",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref()
+            .map(rows::identity)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(format!("identity {id}")))
+    }
+
+    async fn delete_identity(&self, id: &IdentityId, now: Timestamp) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE identities SET deleted_at = ?, revocation = revocation + 1 WHERE id = ? AND deleted_at IS NULL",
+        )
+        .bind(now.millis())
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("identity {id}")));
+        }
+        Ok(())
+    }
+
+    async fn record_token_issued(&self, id: &IdentityId, now: Timestamp) -> Result<Identity> {
+        let row = sqlx::query(
+            "UPDATE identities SET last_token_issued_at = ? WHERE id = ? AND deleted_at IS NULL RETURNING *",
+        )
+        .bind(now.millis())
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref()
+            .map(rows::identity)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(format!("identity {id}")))
     }
 
     async fn append_audit(&self, events: Vec<NewEvent>) -> Result<Vec<Event>> {

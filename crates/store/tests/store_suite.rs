@@ -7,6 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use tessera_core::audit::{ChainVerifier, Event, GENESIS_HASH, NewEvent, Outcome};
+use tessera_core::identity::{Identity, IdentityId, IdentityKind, IdentityName};
 use tessera_core::secret::KeyHash;
 use tessera_core::{Account, FeatureFlag, FlagSet, IsvGrant, KeySlot, ResourceId, Timestamp};
 use tessera_store::audit::AuditWriter;
@@ -121,6 +122,9 @@ suite!(
     audit_table_is_append_only,
     audit_writer_serves_concurrent_callers,
     two_stores_append_to_one_chain,
+    identities_live_revoke_and_die,
+    identity_names_are_unique_among_live_identities,
+    identities_list_in_id_order,
 );
 
 // ---- fixtures ----
@@ -923,6 +927,130 @@ async fn two_stores_append_to_one_chain(db: Db) {
     let log = verified_log(db.store.as_ref()).await;
     assert_eq!(log, returned);
     assert_eq!(verified_log(stores[1].as_ref()).await, log);
+}
+
+// ---- identities ----
+
+async fn comm_account(store: &dyn Store, name: &str) -> Account {
+    let acct = account(comm_id("rg", name));
+    store.create_account(&acct, &keys(name), T0).await.unwrap();
+    acct
+}
+
+fn new_identity(account: &Account, n: u128, name: Option<&str>, kind: IdentityKind) -> Identity {
+    Identity {
+        id: IdentityId::new(account.id, Uuid::from_u128(n)),
+        name: name.map(|n| IdentityName::parse(n, kind).unwrap()),
+        kind,
+        created_at: T0,
+        last_token_issued_at: None,
+        revocation: 0,
+        deleted_at: None,
+    }
+}
+
+async fn identities_live_revoke_and_die(db: Db) {
+    let store = db.store.as_ref();
+    let acct = comm_account(store, "chat1").await;
+    let bob = new_identity(&acct, 1, Some("Bob@Contoso.com"), IdentityKind::Human);
+    store.create_identity(&bob).await.unwrap();
+    assert_eq!(store.identity(&bob.id).await.unwrap(), Some(bob.clone()));
+    let by_name = IdentityName::parse("bob@contoso.com", IdentityKind::Human).unwrap();
+    assert_eq!(
+        store.identity_by_name(acct.id, &by_name).await.unwrap(),
+        Some(bob.clone())
+    );
+
+    let issued = store.record_token_issued(&bob.id, T0.plus_secs(5)).await.unwrap();
+    assert_eq!(issued.last_token_issued_at, Some(T0.plus_secs(5)));
+    assert_eq!(issued.revocation, 0);
+    let revoked = store.revoke_identity_tokens(&bob.id).await.unwrap();
+    assert_eq!(revoked.revocation, 1);
+    assert_eq!(store.revoke_identity_tokens(&bob.id).await.unwrap().revocation, 2);
+
+    store.delete_identity(&bob.id, T0.plus_secs(9)).await.unwrap();
+    let gone = store.identity(&bob.id).await.unwrap().unwrap();
+    assert_eq!(gone.deleted_at, Some(T0.plus_secs(9)));
+    assert_eq!(gone.revocation, 3, "deletion also ends every token");
+    assert_eq!(store.identity_by_name(acct.id, &by_name).await.unwrap(), None);
+    for result in [
+        store.revoke_identity_tokens(&bob.id).await.map(drop),
+        store.record_token_issued(&bob.id, T0).await.map(drop),
+        store.delete_identity(&bob.id, T0).await,
+    ] {
+        assert!(matches!(result, Err(StoreError::NotFound(_))), "{result:?}");
+    }
+    let never = IdentityId::new(acct.id, Uuid::from_u128(99));
+    assert_eq!(store.identity(&never).await.unwrap(), None);
+    assert!(matches!(
+        store.revoke_identity_tokens(&never).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn identity_names_are_unique_among_live_identities(db: Db) {
+    let store = db.store.as_ref();
+    let a = comm_account(store, "chat1").await;
+    let b = comm_account(store, "chat2").await;
+    let first = new_identity(&a, 1, Some("sue@contoso.com"), IdentityKind::Human);
+    store.create_identity(&first).await.unwrap();
+    let clash = new_identity(&a, 2, Some("SUE@contoso.com"), IdentityKind::Bot);
+    assert!(matches!(
+        store.create_identity(&clash).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Another account may use the name; nameless identities never clash.
+    store
+        .create_identity(&new_identity(&b, 3, Some("sue@contoso.com"), IdentityKind::Human))
+        .await
+        .unwrap();
+    store
+        .create_identity(&new_identity(&a, 4, None, IdentityKind::Bot))
+        .await
+        .unwrap();
+    store
+        .create_identity(&new_identity(&a, 5, None, IdentityKind::Bot))
+        .await
+        .unwrap();
+    // Deleting frees the name.
+    store.delete_identity(&first.id, T0).await.unwrap();
+    store.create_identity(&clash).await.unwrap();
+    let name = IdentityName::parse("sue@contoso.com", IdentityKind::Human).unwrap();
+    assert_eq!(
+        store.identity_by_name(a.id, &name).await.unwrap().map(|i| i.id),
+        Some(clash.id.clone())
+    );
+    // The same id twice is a conflict too.
+    assert!(matches!(
+        store.create_identity(&clash).await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+async fn identities_list_in_id_order(db: Db) {
+    let store = db.store.as_ref();
+    let a = comm_account(store, "chat1").await;
+    let b = comm_account(store, "chat2").await;
+    let mut ids = Vec::new();
+    for n in (1..=7).rev() {
+        let i = new_identity(&a, n, None, IdentityKind::Human);
+        store.create_identity(&i).await.unwrap();
+        ids.push(i.id);
+    }
+    store
+        .create_identity(&new_identity(&b, 100, None, IdentityKind::Human))
+        .await
+        .unwrap();
+    store.delete_identity(&ids[0], T0).await.unwrap();
+    ids.remove(0);
+    ids.sort();
+    let first = store.list_identities(a.id, None, 4).await.unwrap();
+    assert_eq!(first.iter().map(|i| i.id.clone()).collect::<Vec<_>>(), ids[..4]);
+    let rest = store
+        .list_identities(a.id, first.last().map(|i| &i.id), 4)
+        .await
+        .unwrap();
+    assert_eq!(rest.iter().map(|i| i.id.clone()).collect::<Vec<_>>(), ids[4..]);
 }
 
 // ---- SQLite only ----

@@ -1,0 +1,15 @@
+-- Communication identities. A name is unique among an account's live identities; deleted ones free it.
+
+CREATE TABLE identities (
+    id                   TEXT PRIMARY KEY,
+    account_id           TEXT NOT NULL REFERENCES accounts (id),
+    name                 TEXT,
+    kind                 TEXT NOT NULL CHECK (kind IN ('human', 'bot', 'phoneNumber')),
+    created_at           INTEGER NOT NULL,
+    last_token_issued_at INTEGER,
+    revocation           INTEGER NOT NULL DEFAULT 0,
+    deleted_at           INTEGER
+);
+CREATE UNIQUE INDEX identities_live_name ON identities (account_id, name)
+    WHERE name IS NOT NULL AND deleted_at IS NULL;
+CREATE INDEX identities_account ON identities (account_id, id);
