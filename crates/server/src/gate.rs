@@ -79,19 +79,16 @@ impl LimitedAccess {
             policy::decide(flag, &self.caller.account, evidence)
         });
         let mut details = serde_json::json!({"operation": operation, "flag": flag.name()});
+        if let Some(jti) = token_jti {
+            details["jti"] = jti.into();
+        }
         match &decision {
             Ok(Grant::OwnApproval) => details["grantedBy"] = "approval".into(),
-            Ok(Grant::Token { jti, isv }) => {
+            Ok(Grant::Token { isv, .. }) => {
                 details["grantedBy"] = "token".into();
-                details["jti"] = jti.clone().into();
                 details["isv"] = isv.to_string().into();
             }
-            Err(reason) => {
-                details["reason"] = reason.code().into();
-                if let Some(jti) = token_jti {
-                    details["jti"] = jti.into();
-                }
-            }
+            Err(reason) => details["reason"] = reason.code().into(),
         }
         let event = state.event(
             &self.caller.actor(),
