@@ -18,6 +18,12 @@ pub const SUBSCRIPTION_KEY_HEADER: &str = "ocp-apim-subscription-key";
 /// Longest credential header accepted, bytes.
 const MAX_CREDENTIAL_LEN: usize = 8192;
 
+/// Associated data sealed with a Communication account's access key, so a sealed key only opens for its own
+/// account and slot.
+pub fn access_key_aad(account: uuid::Uuid, slot: KeySlot) -> String {
+    format!("tessera/access-key/{account}/{}", slot.as_str())
+}
+
 /// How the caller proved who it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {

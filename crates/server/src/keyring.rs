@@ -61,6 +61,11 @@ impl Keys {
         })
     }
 
+    /// The master key, to seal other secrets (Communication access keys) the same way as the signing keys.
+    pub fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
     /// The current ring.
     pub fn current(&self) -> Arc<KeyRing> {
         self.ring.read().unwrap_or_else(|e| e.into_inner()).clone()

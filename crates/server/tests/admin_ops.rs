@@ -613,3 +613,66 @@ async fn https_mode_refuses_plain_http_and_untrusted_clients() {
         .expect("localhost is in the certificate");
     assert_eq!(by_name.status(), StatusCode::OK);
 }
+
+/// A Communication account's keys are kept sealed under the master key (ACS HMAC needs the key itself), bound to
+/// their account and slot, and its creation answers an ACS connection string; a Face account's keys are hashes only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn communication_keys_are_sealed_and_come_with_a_connection_string() {
+    let s = Server::start(Backend::Sqlite).await;
+    let rid = communication_id("chat-one");
+    let created = s
+        .admin(Method::PUT, &format!("/admin{rid}"), None)
+        .await
+        .ok(StatusCode::CREATED)
+        .json();
+    let key1 = created["keys"]["key1"].as_str().unwrap().to_owned();
+    let issuer = s.get("/.well-known/openid-configuration").await.json()["issuer"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        created["connectionString"],
+        format!("endpoint={issuer}/;accesskey={key1}")
+    );
+    let face = s
+        .admin(Method::PUT, &format!("/admin{}", face_id("face-one")), None)
+        .await
+        .json();
+    assert!(face.get("connectionString").is_none());
+
+    let state = &s.running.state;
+    let open = |k: &tessera_store::SealedAccessKey| {
+        let aad = tessera_server::auth::access_key_aad(k.account.id, k.slot);
+        String::from_utf8(state.keys.master().open(aad.as_bytes(), &k.sealed).unwrap()).unwrap()
+    };
+    let sealed = state.store.access_keys().await.unwrap();
+    assert_eq!(sealed.len(), 2, "both slots of the one Communication account");
+    assert_eq!(open(&sealed[0]), key1);
+    assert_eq!(open(&sealed[1]), created["keys"]["key2"].as_str().unwrap());
+    assert!(!String::from_utf8_lossy(&sealed[0].sealed).contains(&key1));
+    let moved = tessera_server::auth::access_key_aad(sealed[1].account.id, sealed[1].slot);
+    assert!(
+        state
+            .keys
+            .master()
+            .open(moved.as_bytes(), &sealed[0].sealed)
+            .is_err(),
+        "bound to its slot"
+    );
+
+    let regenerated = s
+        .admin(
+            Method::POST,
+            &format!("/admin{rid}/regenerateKey"),
+            Some(json!({"keyName": "key1"})),
+        )
+        .await
+        .ok(StatusCode::OK)
+        .json();
+    let new_key = regenerated["key"].as_str().unwrap();
+    assert_eq!(
+        regenerated["connectionString"],
+        format!("endpoint={issuer}/;accesskey={new_key}")
+    );
+    assert_eq!(open(&state.store.access_keys().await.unwrap()[0]), new_key);
+}

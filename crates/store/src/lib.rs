@@ -40,6 +40,29 @@ pub enum AccountChange {
     Disabled(bool),
 }
 
+/// A subscription key to store: always its hash; for Communication accounts also the key itself, sealed under
+/// the master key, because ACS HMAC authentication needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewKey {
+    /// Which slot.
+    pub slot: KeySlot,
+    /// SHA-256 of the key.
+    pub hash: KeyHash,
+    /// The key sealed under the master key (Communication accounts only).
+    pub sealed: Option<Vec<u8>>,
+}
+
+/// A sealed access key of an enabled Communication account, for HMAC verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedAccessKey {
+    /// The account.
+    pub account: Account,
+    /// Which slot.
+    pub slot: KeySlot,
+    /// The key sealed under the master key.
+    pub sealed: Vec<u8>,
+}
+
 /// Filters and paging of an audit query. Events come in ascending `seq`, after `after_seq`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditQuery {
@@ -78,12 +101,7 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_setting_if_absent(&self, name: &str, value: &str) -> Result<bool>;
 
     /// Creates an account with its key hashes. `Conflict` if the resource id exists.
-    async fn create_account(
-        &self,
-        account: &Account,
-        keys: &[(KeySlot, KeyHash)],
-        now: Timestamp,
-    ) -> Result<()>;
+    async fn create_account(&self, account: &Account, keys: &[NewKey], now: Timestamp) -> Result<()>;
     /// Looks an account up by resource id.
     async fn account(&self, resource_id: &ResourceId) -> Result<Option<Account>>;
     /// Looks an account up by the hash of one of its keys.
@@ -92,8 +110,10 @@ pub trait Store: Send + Sync + 'static {
     async fn list_accounts(&self, after: Option<&ResourceId>, limit: u32) -> Result<Vec<Account>>;
     /// Applies one change. `NotFound` if there is no such account.
     async fn update_account(&self, id: Uuid, change: &AccountChange, now: Timestamp) -> Result<Account>;
-    /// Replaces the key in `slot`.
-    async fn set_account_key(&self, id: Uuid, slot: KeySlot, key: &KeyHash, now: Timestamp) -> Result<()>;
+    /// Replaces the key in `key.slot`.
+    async fn set_account_key(&self, id: Uuid, key: &NewKey, now: Timestamp) -> Result<()>;
+    /// The sealed access keys of every enabled Communication account.
+    async fn access_keys(&self) -> Result<Vec<SealedAccessKey>>;
 
     /// Every published signing key.
     async fn signing_keys(&self) -> Result<Vec<StoredKey>>;

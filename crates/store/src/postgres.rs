@@ -11,7 +11,9 @@
 //! Resource ids and key ids are `COLLATE "C"` columns (byte order, as in SQLite), so that account paging does
 //! not depend on the database's locale and still uses the unique index.
 
-use crate::{AccountChange, AuditQuery, MAX_AUDIT_PAGE, Result, Store, StoreError, rows};
+use crate::{
+    AccountChange, AuditQuery, MAX_AUDIT_PAGE, NewKey, Result, SealedAccessKey, Store, StoreError, rows,
+};
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::time::Duration;
@@ -76,12 +78,7 @@ impl Store for PgStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn create_account(
-        &self,
-        account: &Account,
-        keys: &[(KeySlot, KeyHash)],
-        now: Timestamp,
-    ) -> Result<()> {
+    async fn create_account(&self, account: &Account, keys: &[NewKey], now: Timestamp) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO accounts (id, resource_id, kind, approved_flags, isv_flags, isv_cut_off_at, disabled, created_at, updated_at)
@@ -99,13 +96,14 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::unique(e, "an account with this resource id exists"))?;
-        for (slot, hash) in keys {
+        for key in keys {
             sqlx::query(
-                "INSERT INTO account_keys (account_id, slot, key_hash, created_at) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO account_keys (account_id, slot, key_hash, sealed_key, created_at) VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(account.id.to_string())
-            .bind(slot.as_str())
-            .bind(hash.to_hex())
+            .bind(key.slot.as_str())
+            .bind(key.hash.to_hex())
+            .bind(key.sealed.as_deref())
             .bind(now.millis())
             .execute(&mut *tx)
             .await
@@ -175,14 +173,15 @@ impl Store for PgStore {
             .ok_or_else(|| StoreError::NotFound(format!("account {id}")))
     }
 
-    async fn set_account_key(&self, id: Uuid, slot: KeySlot, key: &KeyHash, now: Timestamp) -> Result<()> {
+    async fn set_account_key(&self, id: Uuid, key: &NewKey, now: Timestamp) -> Result<()> {
         let done = sqlx::query(
-            "UPDATE account_keys SET key_hash = $1, created_at = $2 WHERE account_id = $3 AND slot = $4",
+            "UPDATE account_keys SET key_hash = $1, sealed_key = $2, created_at = $3 WHERE account_id = $4 AND slot = $5",
         )
-        .bind(key.to_hex())
+        .bind(key.hash.to_hex())
+        .bind(key.sealed.as_deref())
         .bind(now.millis())
         .bind(id.to_string())
-        .bind(slot.as_str())
+        .bind(key.slot.as_str())
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::unique(e, "key collision"))?;
@@ -190,6 +189,17 @@ impl Store for PgStore {
             return Err(StoreError::NotFound(format!("account {id}")));
         }
         Ok(())
+    }
+
+    async fn access_keys(&self) -> Result<Vec<SealedAccessKey>> {
+        let rows = sqlx::query(
+            "SELECT a.*, k.slot, k.sealed_key FROM account_keys k JOIN accounts a ON a.id = k.account_id
+             WHERE a.kind = 'communication' AND NOT a.disabled AND k.sealed_key IS NOT NULL
+             ORDER BY a.resource_id, k.slot",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::sealed_access_key).collect()
     }
 
     async fn signing_keys(&self) -> Result<Vec<StoredKey>> {

@@ -160,3 +160,21 @@ where
         deleted_at: col::<R, Option<i64>>(row, "deleted_at")?.map(Timestamp::from_millis),
     })
 }
+
+pub(crate) fn sealed_access_key<R>(row: &R) -> Result<crate::SealedAccessKey>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decodes<R>,
+    Option<String>: Decodes<R>,
+    i64: Decodes<R>,
+    Option<i64>: Decodes<R>,
+    bool: Decodes<R>,
+    Vec<u8>: Decodes<R>,
+{
+    Ok(crate::SealedAccessKey {
+        account: account(row)?,
+        slot: slot(row)?,
+        sealed: col(row, "sealed_key")?,
+    })
+}

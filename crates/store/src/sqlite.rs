@@ -9,7 +9,9 @@
 //! [`SqliteStore::connect_read_only`], which takes no lock.
 
 use crate::account_cache::AccountCache;
-use crate::{AccountChange, AuditQuery, MAX_AUDIT_PAGE, Result, Store, StoreError, rows};
+use crate::{
+    AccountChange, AuditQuery, MAX_AUDIT_PAGE, NewKey, Result, SealedAccessKey, Store, StoreError, rows,
+};
 use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -126,12 +128,7 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn create_account(
-        &self,
-        account: &Account,
-        keys: &[(KeySlot, KeyHash)],
-        now: Timestamp,
-    ) -> Result<()> {
+    async fn create_account(&self, account: &Account, keys: &[NewKey], now: Timestamp) -> Result<()> {
         let _invalidate = self.cache.invalidate_on_drop();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -150,13 +147,14 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::unique(e, "an account with this resource id exists"))?;
-        for (slot, hash) in keys {
+        for key in keys {
             sqlx::query(
-                "INSERT INTO account_keys (account_id, slot, key_hash, created_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO account_keys (account_id, slot, key_hash, sealed_key, created_at) VALUES (?, ?, ?, ?, ?)",
             )
             .bind(account.id.to_string())
-            .bind(slot.as_str())
-            .bind(hash.to_hex())
+            .bind(key.slot.as_str())
+            .bind(key.hash.to_hex())
+            .bind(key.sealed.as_deref())
             .bind(now.millis())
             .execute(&mut *tx)
             .await
@@ -240,15 +238,16 @@ impl Store for SqliteStore {
             .ok_or_else(|| StoreError::NotFound(format!("account {id}")))
     }
 
-    async fn set_account_key(&self, id: Uuid, slot: KeySlot, key: &KeyHash, now: Timestamp) -> Result<()> {
+    async fn set_account_key(&self, id: Uuid, key: &NewKey, now: Timestamp) -> Result<()> {
         let _invalidate = self.cache.invalidate_on_drop();
         let done = sqlx::query(
-            "UPDATE account_keys SET key_hash = ?, created_at = ? WHERE account_id = ? AND slot = ?",
+            "UPDATE account_keys SET key_hash = ?, sealed_key = ?, created_at = ? WHERE account_id = ? AND slot = ?",
         )
-        .bind(key.to_hex())
+        .bind(key.hash.to_hex())
+        .bind(key.sealed.as_deref())
         .bind(now.millis())
         .bind(id.to_string())
-        .bind(slot.as_str())
+        .bind(key.slot.as_str())
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::unique(e, "key collision"))?;
@@ -256,6 +255,17 @@ impl Store for SqliteStore {
             return Err(StoreError::NotFound(format!("account {id}")));
         }
         Ok(())
+    }
+
+    async fn access_keys(&self) -> Result<Vec<SealedAccessKey>> {
+        let rows = sqlx::query(
+            "SELECT a.*, k.slot, k.sealed_key FROM account_keys k JOIN accounts a ON a.id = k.account_id
+             WHERE a.kind = 'communication' AND NOT a.disabled AND k.sealed_key IS NOT NULL
+             ORDER BY a.resource_id, k.slot",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::sealed_access_key).collect()
     }
 
     async fn signing_keys(&self) -> Result<Vec<StoredKey>> {

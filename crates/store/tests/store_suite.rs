@@ -11,7 +11,7 @@ use tessera_core::identity::{Identity, IdentityId, IdentityKind, IdentityName};
 use tessera_core::secret::KeyHash;
 use tessera_core::{Account, FeatureFlag, FlagSet, IsvGrant, KeySlot, ResourceId, Timestamp};
 use tessera_store::audit::AuditWriter;
-use tessera_store::{AccountChange, AuditQuery, MAX_AUDIT_PAGE, Store, StoreError};
+use tessera_store::{AccountChange, AuditQuery, MAX_AUDIT_PAGE, NewKey, SealedAccessKey, Store, StoreError};
 use tessera_token::{KeyState, MasterKey, Rotation, StoredKey};
 use uuid::Uuid;
 
@@ -125,6 +125,7 @@ suite!(
     identities_live_revoke_and_die,
     identity_names_are_unique_among_live_identities,
     identities_list_in_id_order,
+    sealed_access_keys_of_enabled_communication_accounts,
 );
 
 // ---- fixtures ----
@@ -157,10 +158,18 @@ fn account(resource_id: ResourceId) -> Account {
     }
 }
 
-fn keys(prefix: &str) -> Vec<(KeySlot, KeyHash)> {
+fn key(slot: KeySlot, secret: &str) -> NewKey {
+    NewKey {
+        slot,
+        hash: KeyHash::of(secret),
+        sealed: None,
+    }
+}
+
+fn keys(prefix: &str) -> Vec<NewKey> {
     vec![
-        (KeySlot::Key1, KeyHash::of(&format!("{prefix}-key1"))),
-        (KeySlot::Key2, KeyHash::of(&format!("{prefix}-key2"))),
+        key(KeySlot::Key1, &format!("{prefix}-key1")),
+        key(KeySlot::Key2, &format!("{prefix}-key2")),
     ]
 }
 
@@ -297,10 +306,7 @@ async fn duplicates_conflict_and_roll_back(db: Db) {
 
     // A key hash already in use: refused, and the account row was rolled back with it.
     let clash = account(face_id("rg", "face2"));
-    let clashing_keys = vec![
-        (KeySlot::Key1, KeyHash::of("third-key1")),
-        (KeySlot::Key2, KeyHash::of("first-key2")),
-    ];
+    let clashing_keys = vec![key(KeySlot::Key1, "third-key1"), key(KeySlot::Key2, "first-key2")];
     let err = store
         .create_account(&clash, &clashing_keys, T0)
         .await
@@ -450,7 +456,7 @@ async fn set_account_key_replaces_the_old_key(db: Db) {
 
     let new = KeyHash::of("a-key1-regenerated");
     store
-        .set_account_key(a.id, KeySlot::Key1, &new, T0.plus_secs(1))
+        .set_account_key(a.id, &key(KeySlot::Key1, "a-key1-regenerated"), T0.plus_secs(1))
         .await
         .unwrap();
     assert_eq!(store.account_by_key(&KeyHash::of("a-key1")).await.unwrap(), None);
@@ -464,14 +470,14 @@ async fn set_account_key_replaces_the_old_key(db: Db) {
     );
 
     let err = store
-        .set_account_key(Uuid::new_v4(), KeySlot::Key2, &KeyHash::of("x"), T0)
+        .set_account_key(Uuid::new_v4(), &key(KeySlot::Key2, "x"), T0)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
 
     // Another account's key: refused, nothing changes.
     let err = store
-        .set_account_key(a.id, KeySlot::Key2, &KeyHash::of("b-key1"), T0)
+        .set_account_key(a.id, &key(KeySlot::Key2, "b-key1"), T0)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
@@ -927,6 +933,60 @@ async fn two_stores_append_to_one_chain(db: Db) {
     let log = verified_log(db.store.as_ref()).await;
     assert_eq!(log, returned);
     assert_eq!(verified_log(stores[1].as_ref()).await, log);
+}
+
+async fn sealed_access_keys_of_enabled_communication_accounts(db: Db) {
+    let store = db.store.as_ref();
+    let sealed = |k: &str| NewKey {
+        sealed: Some(format!("sealed-{k}").into_bytes()),
+        ..key(KeySlot::Key1, k)
+    };
+    let chat = account(comm_id("rg", "chat1"));
+    let off = Account {
+        disabled: true,
+        ..account(comm_id("rg", "chat2"))
+    };
+    let face = account(face_id("rg", "face1"));
+    store
+        .create_account(
+            &chat,
+            &[
+                sealed("c1"),
+                NewKey {
+                    slot: KeySlot::Key2,
+                    ..sealed("c2")
+                },
+            ],
+            T0,
+        )
+        .await
+        .unwrap();
+    store.create_account(&off, &[sealed("o1")], T0).await.unwrap();
+    store.create_account(&face, &keys("face"), T0).await.unwrap();
+    let expect = |k1: &str| {
+        vec![
+            SealedAccessKey {
+                account: chat.clone(),
+                slot: KeySlot::Key1,
+                sealed: format!("sealed-{k1}").into_bytes(),
+            },
+            SealedAccessKey {
+                account: chat.clone(),
+                slot: KeySlot::Key2,
+                sealed: b"sealed-c2".to_vec(),
+            },
+        ]
+    };
+    assert_eq!(store.access_keys().await.unwrap(), expect("c1"));
+    store
+        .set_account_key(chat.id, &sealed("c1-new"), T0)
+        .await
+        .unwrap();
+    assert_eq!(store.access_keys().await.unwrap(), expect("c1-new"));
+    assert_eq!(
+        store.account_by_key(&KeyHash::of("c1-new")).await.unwrap(),
+        Some((chat.clone(), KeySlot::Key1))
+    );
 }
 
 // ---- identities ----

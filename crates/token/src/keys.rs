@@ -47,18 +47,21 @@ impl MasterKey {
         Ok(STANDARD.encode(bytes))
     }
 
-    fn seal(&self, kid: &str, plaintext: &[u8]) -> Result<Vec<u8>, TokenError> {
+    /// Encrypts `plaintext` with AES-256-GCM under a fresh random nonce, binding `aad` (what the secret is for,
+    /// so that sealed data cannot be moved to another record); returns the nonce followed by the ciphertext.
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, TokenError> {
         let mut data = plaintext.to_vec();
         let nonce = self
             .0
-            .seal_in_place_append_tag(Aad::from(kid.as_bytes()), &mut data)
+            .seal_in_place_append_tag(Aad::from(aad), &mut data)
             .map_err(|_| TokenError::Crypto("seal"))?;
         let mut out = nonce.as_ref().to_vec();
         out.extend_from_slice(&data);
         Ok(out)
     }
 
-    fn open(&self, kid: &str, sealed: &[u8]) -> Result<Vec<u8>, TokenError> {
+    /// Decrypts what [`MasterKey::seal`] produced with the same `aad`.
+    pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, TokenError> {
         if sealed.len() < NONCE_LEN {
             return Err(TokenError::SealedKey);
         }
@@ -67,7 +70,7 @@ impl MasterKey {
         let mut data = ciphertext.to_vec();
         let plain = self
             .0
-            .open_in_place(nonce, Aad::from(kid.as_bytes()), &mut data)
+            .open_in_place(nonce, Aad::from(aad), &mut data)
             .map_err(|_| TokenError::SealedKey)?;
         Ok(plain.to_vec())
     }
@@ -148,7 +151,7 @@ impl StoredKey {
             .map_err(|_| TokenError::Crypto("parse"))?;
         let public_key = pair.public_key().as_ref().to_vec();
         let kid = thumbprint(&public_key)?;
-        let sealed_private = master.seal(&kid, pkcs8.as_ref())?;
+        let sealed_private = master.seal(kid.as_bytes(), pkcs8.as_ref())?;
         Ok(Self {
             kid,
             state,
@@ -259,7 +262,7 @@ impl KeyRing {
             let (x, y) = xy(&k.public_key)?;
             let decoding = DecodingKey::from_ec_components(&x, &y).map_err(|_| TokenError::Crypto("jwk"))?;
             let signing = if k.state == KeyState::Active {
-                let pkcs8 = master.open(&k.kid, &k.sealed_private)?;
+                let pkcs8 = master.open(k.kid.as_bytes(), &k.sealed_private)?;
                 let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8)
                     .map_err(|_| TokenError::SealedKey)?;
                 if pair.public_key().as_ref() != k.public_key.as_slice() {

@@ -15,7 +15,7 @@
 //! | GET | `/admin/audit?actor=&action=&subject=&outcome=&isv=&since=&until=&after=&limit=` | audit events |
 //! | GET | `/admin/keys`, POST `/admin/keys/rotate` | signing keys; rotation |
 
-use crate::auth::Admin;
+use crate::auth::{Admin, access_key_aad};
 use crate::error::{ApiError, ApiQuery};
 use crate::routes::new_secret;
 use crate::state::AppState;
@@ -25,8 +25,8 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tessera_core::audit::{Event, Outcome, action};
 use tessera_core::secret::KeyHash;
-use tessera_core::{Account, FlagSet, IsvGrant, KeySlot, ResourceId, Timestamp, policy};
-use tessera_store::{AccountChange, AuditQuery};
+use tessera_core::{Account, AccountKind, FlagSet, IsvGrant, KeySlot, ResourceId, Timestamp, policy};
+use tessera_store::{AccountChange, AuditQuery, NewKey};
 
 const ADMIN: &str = "admin";
 
@@ -209,21 +209,50 @@ async fn create_account(
         disabled: false,
         created_at: now,
     };
-    let key1 = new_secret("").map_err(|e| ApiError::internal(&e))?;
-    let key2 = new_secret("").map_err(|e| ApiError::internal(&e))?;
-    let hashes = [
-        (KeySlot::Key1, KeyHash::of(&key1)),
-        (KeySlot::Key2, KeyHash::of(&key2)),
-    ];
-    state.store.create_account(&account, &hashes, now).await?;
+    let (key1, stored1) = new_key(state, &account, KeySlot::Key1)?;
+    let (key2, stored2) = new_key(state, &account, KeySlot::Key2)?;
+    state
+        .store
+        .create_account(&account, &[stored1, stored2], now)
+        .await?;
     state
         .event(ADMIN, action::ACCOUNT_CREATE, account.resource_id.as_str())
         .details(serde_json::json!({"id": account.id, "kind": account.kind(), "approvedFlags": account.approved_flags}))
         .record()
         .await?;
     let mut answer = view(&account);
+    if account.kind() == AccountKind::Communication {
+        answer["connectionString"] = connection_string(state, &key1).into();
+    }
     answer["keys"] = serde_json::json!({"key1": key1, "key2": key2});
     Ok((StatusCode::CREATED, axum::Json(answer)).into_response())
+}
+
+/// A new random key for `slot`, and what the store keeps of it: its hash, and for a Communication account the
+/// key itself sealed under the master key (ACS HMAC verification needs it).
+fn new_key(state: &AppState, account: &Account, slot: KeySlot) -> Result<(String, NewKey), ApiError> {
+    let key = new_secret("").map_err(|e| ApiError::internal(&e))?;
+    let sealed = match account.kind() {
+        AccountKind::Communication => Some(
+            state
+                .keys
+                .master()
+                .seal(access_key_aad(account.id, slot).as_bytes(), key.as_bytes())
+                .map_err(|e| ApiError::internal(&e))?,
+        ),
+        AccountKind::Face => None,
+    };
+    let stored = NewKey {
+        slot,
+        hash: KeyHash::of(&key),
+        sealed,
+    };
+    Ok((key, stored))
+}
+
+/// The ACS connection string for a Communication account's key.
+fn connection_string(state: &AppState, key: &str) -> String {
+    format!("endpoint={}/;accesskey={key}", state.keys.current().issuer())
 }
 
 async fn list_keys(state: &AppState, id: &ResourceId) -> Result<Response, ApiError> {
@@ -246,17 +275,21 @@ async fn regenerate_key(state: &AppState, id: &ResourceId, body: &[u8]) -> Resul
     let slot = KeySlot::from_name(&body.key_name)
         .ok_or_else(|| ApiError::bad_request("InvalidKeyName", "keyName must be key1 or key2"))?;
     let account = load(state, id).await?;
-    let key = new_secret("").map_err(|e| ApiError::internal(&e))?;
+    let (key, stored) = new_key(state, &account, slot)?;
     state
         .store
-        .set_account_key(account.id, slot, &KeyHash::of(&key), state.clock.now())
+        .set_account_key(account.id, &stored, state.clock.now())
         .await?;
     state
         .event(ADMIN, action::ACCOUNT_REGENERATE_KEY, id.as_str())
         .details(serde_json::json!({"keyName": slot.as_str()}))
         .record()
         .await?;
-    Ok(axum::Json(serde_json::json!({"keyName": slot.as_str(), "key": key})).into_response())
+    let mut answer = serde_json::json!({"keyName": slot.as_str(), "key": key});
+    if account.kind() == AccountKind::Communication {
+        answer["connectionString"] = connection_string(state, &key).into();
+    }
+    Ok(axum::Json(answer).into_response())
 }
 
 async fn change(
