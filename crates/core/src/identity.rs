@@ -147,6 +147,12 @@ impl Identity {
     pub fn honours(&self, claims: &UserClaims) -> bool {
         self.deleted_at.is_none() && claims.sub == self.id && claims.rev == self.revocation
     }
+
+    /// Whether a token whose actor is `actor` is still honoured by this identity (the actor): not deleted, and
+    /// its tokens not revoked since.
+    pub fn honours_actor(&self, actor: &Actor) -> bool {
+        self.deleted_at.is_none() && actor.sub == self.id && actor.rev == self.revocation
+    }
 }
 
 /// Shortest lifetime on the ACS wire, minutes.
@@ -173,6 +179,8 @@ pub fn acs_token_lifetime_minutes(expires_in_minutes: Option<i64>) -> Result<i64
 pub struct Actor {
     /// The acting identity.
     pub sub: IdentityId,
+    /// The acting identity's revocation generation at issuance: revoking the actor's tokens ends these too.
+    pub rev: i64,
 }
 
 /// A user access token.
