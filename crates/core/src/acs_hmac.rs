@@ -167,10 +167,20 @@ fn parse_authorization(value: &str) -> Result<Vec<u8>, HmacError> {
 }
 
 /// Parses `Mon, 01 Jan 2024 00:00:00 GMT`.
+const HTTP_DATE: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+);
+
+/// `t` as `x-ms-date` carries it (RFC 1123, GMT), for signing clients.
+pub fn http_date(t: Timestamp) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t.secs())
+        .ok()
+        .and_then(|dt| dt.format(HTTP_DATE).ok())
+        .unwrap_or_default()
+}
+
 fn parse_rfc1123(s: &str) -> Option<Timestamp> {
-    let format = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
+    let format = HTTP_DATE;
     let dt = time::PrimitiveDateTime::parse(s.trim(), format)
         .ok()?
         .assume_utc();
@@ -260,6 +270,8 @@ mod tests {
 
     #[test]
     fn wire_spec_vectors_sign_and_verify() {
+        assert_eq!(http_date(now()), DATE);
+        assert_eq!(parse_rfc1123(&http_date(now())), Some(now()));
         assert_eq!(content_hash(b""), EMPTY_HASH);
         let path = "/identities?api-version=2023-10-01";
         let sig = sign(&key(), "POST", path, DATE, "localhost:8080", EMPTY_HASH);
