@@ -55,6 +55,18 @@ impl Caller {
 #[derive(Debug, Clone, Copy)]
 pub struct Admin;
 
+/// The client address, as an extractor.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(client_ip(parts)))
+    }
+}
+
 /// The client address (loopback when the app runs without a socket, as in router tests).
 pub fn client_ip(parts: &Parts) -> IpAddr {
     parts

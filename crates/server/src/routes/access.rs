@@ -7,12 +7,14 @@
 //!   `tessera_core::session`. Every refresh, and every refusal after the token was verified, is audited; a
 //!   spent secret presented again ends the session.
 
+use crate::auth::ClientAddr;
 use crate::error::{ApiError, ApiJson};
 use crate::routes::identities::{TokenView, new_refresh_secret, view};
 use crate::state::AppState;
 use crate::user_token::{self, Grant, UserToken};
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -59,11 +61,16 @@ fn refusal(r: RefreshRefusal) -> ApiError {
 /// `POST /access/:refreshAccessToken`: 200 `{"token","expiresOn","refreshToken"}`.
 pub async fn refresh(
     State(state): State<AppState>,
+    ClientAddr(ip): ClientAddr,
     token: UserToken,
     body: Result<ApiJson<RefreshBody>, ApiError>,
 ) -> Result<Response, ApiError> {
     let result = refresh_session(&state, &token, body).await;
     if let Err(e) = &result {
+        if e.status() == StatusCode::UNAUTHORIZED {
+            // Wrong or spent secrets count against the address, like any failed authentication.
+            state.auth_failures.record_failure(ip);
+        }
         let mut details =
             json!({"code": e.code(), "status": e.status().as_u16(), "presentedJti": token.claims.jti});
         if let Some(sid) = &token.claims.sid {
