@@ -1,6 +1,6 @@
 //! Several nodes on one PostgreSQL database, as a deployment runs them: tokens issued on one node are honoured on
 //! the other, a cut-off or a key rotation made through one node holds on the other at once, and every node
-//! appends to the one audit chain.
+//! appends to the one audit chain; user token revocations and refresh sessions hold across nodes.
 
 mod common;
 
@@ -96,6 +96,88 @@ async fn a_token_from_one_node_is_honoured_and_revoked_on_the_other() {
         .audit(&[("action", "limitedAccess.use"), ("outcome", "denied")])
         .await;
     assert_eq!(denied.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_tokens_revocations_and_refresh_sessions_hold_across_nodes() {
+    let (a, b) = two_nodes().await;
+    let comm = a.create_account(&common::communication_id("chat-nodes")).await;
+    let v = "api-version=2023-10-01";
+    let id = a
+        .acs(Method::POST, &format!("/identities?{v}"), None, comm.key())
+        .await
+        .ok(StatusCode::CREATED)
+        .json()["identity"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Signed for node B's host, with the same access key.
+    let issued = b
+        .acs(
+            Method::POST,
+            &format!("/identities/{}/:issueAccessToken?{v}", common::segment(&id)),
+            Some(json!({"scopes": ["chat"], "expiresInMinutes": 60, "sessionMinutes": 600})),
+            comm.key(),
+        )
+        .await
+        .ok(StatusCode::OK)
+        .json();
+    let (token, secret) = (
+        issued["token"].as_str().unwrap().to_owned(),
+        issued["refreshToken"].as_str().unwrap().to_owned(),
+    );
+    me(&a, &token).await.ok(StatusCode::OK);
+    // Refreshed on A; the spent secret replayed on B is reuse, and the session ends on both.
+    let fresh = refresh(&a, &token, &secret).await.ok(StatusCode::OK).json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    refresh(&b, &token, &secret)
+        .await
+        .error(StatusCode::UNAUTHORIZED, "RefreshTokenReused");
+    me(&a, &fresh)
+        .await
+        .error(StatusCode::UNAUTHORIZED, "SessionEnded");
+    // A revocation through A kills B's next check.
+    let plain = b
+        .acs(
+            Method::POST,
+            &format!("/identities/{}/:issueAccessToken?{v}", common::segment(&id)),
+            Some(json!({"scopes": ["chat"]})),
+            comm.key(),
+        )
+        .await
+        .ok(StatusCode::OK)
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    me(&b, &plain).await.ok(StatusCode::OK);
+    a.acs(
+        Method::POST,
+        &format!("/identities/{}/:revokeAccessTokens?{v}", common::segment(&id)),
+        None,
+        comm.key(),
+    )
+    .await
+    .ok(StatusCode::NO_CONTENT);
+    me(&b, &plain)
+        .await
+        .error(StatusCode::UNAUTHORIZED, "TokenRevoked");
+}
+
+async fn me(node: &Server, token: &str) -> common::Resp {
+    node.send(node.request(Method::GET, "/access/me").bearer_auth(token))
+        .await
+}
+
+async fn refresh(node: &Server, token: &str, secret: &str) -> common::Resp {
+    node.send(
+        node.request(Method::POST, "/access/:refreshAccessToken")
+            .bearer_auth(token)
+            .json(&json!({"refreshToken": secret})),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
