@@ -5,13 +5,17 @@
 //! - `POST /bench/sign`: the signing floor (an ES256 token of the same size as a limited access token);
 //! - `POST /sts/v1.0/issueLimitedAccessToken`: authentication, policy, signing and the audit event fsync'd
 //!   before the answer (group commit);
-//! - `POST /sts/v1.0/limitedAccess/check`: gate decisions (verify, ISV lookup, policy, audited).
+//! - `POST /sts/v1.0/limitedAccess/check`: gate decisions (verify, ISV lookup, policy, audited);
+//! - Communication identities ([`crate::bench_identity`]): identity creation and user token issuance (ACS HMAC
+//!   signed, audited), the live user token check, and identity lookups at 10 thousand and 1 million identities.
 //!
 //! All run in one process against one server, so the ratios between them hold on a noisy shared machine even
 //! when the absolute figures do not.
 
+use crate::bench_identity::{self, Comm, Level};
 use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,8 +23,75 @@ use std::time::{Duration, Instant};
 const ADMIN_KEY: &str = "bench-admin-key-0123456789";
 const ISV: &str = "/subscriptions/11111111-1111-4111-8111-111111111111/resourceGroups/bench/providers/Microsoft.CognitiveServices/accounts/isv";
 const CLIENT: &str = "/subscriptions/22222222-2222-4222-8222-222222222222/resourceGroups/bench/providers/Microsoft.CognitiveServices/accounts/client";
+/// The concurrencies of the main points.
+const CONCURRENCIES: [usize; 3] = [1, 16, 64];
 
-struct Server(Child);
+/// The server under test: the release binary, its data directory and its port, the same across restarts.
+pub struct Service {
+    binary: PathBuf,
+    data_dir: PathBuf,
+    port: u16,
+}
+
+impl Service {
+    /// Starts the server (it is stopped when the answer is dropped) and waits until it is ready.
+    pub async fn start(&self, client: &reqwest::Client) -> Result<Server> {
+        let log = std::fs::File::create(self.log_path())?;
+        let child = Command::new(&self.binary)
+            .args(["serve", "--http", "--bench-routes", "--listen", &self.host()])
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .env("TESSERA_ADMIN_KEY", ADMIN_KEY)
+            .env("TESSERA_LOG", "warn")
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start {}", self.binary.display()))?;
+        let mut server = Server(child);
+        for _ in 0..300 {
+            if client
+                .get(format!("{}/readyz", self.base()))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return Ok(server);
+            }
+            if let Some(status) = server.0.try_wait()? {
+                bail!("the server exited ({status}): {}", self.log());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("the server did not become ready: {}", self.log())
+    }
+
+    /// `127.0.0.1:PORT`, the `Host` that requests carry.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.host())
+    }
+
+    /// The SQLite database file.
+    pub fn database(&self) -> PathBuf {
+        self.data_dir.join("tessera.db")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.data_dir.join("bench-server.log")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+}
+
+/// A running server, killed when dropped.
+pub struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -30,13 +101,19 @@ impl Drop for Server {
 }
 
 /// One measured point.
-struct Point {
-    name: &'static str,
-    concurrency: usize,
-    per_sec: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    errors: u64,
+pub struct Point {
+    /// What was measured.
+    pub name: &'static str,
+    /// Requests in flight.
+    pub concurrency: usize,
+    /// Successful requests per second.
+    pub per_sec: f64,
+    /// Median latency of the successful requests.
+    pub p50_ms: f64,
+    /// 99th percentile latency of the successful requests.
+    pub p99_ms: f64,
+    /// Failed requests.
+    pub errors: u64,
 }
 
 /// Runs the benchmark.
@@ -59,39 +136,39 @@ pub fn run(args: &[String]) -> Result<()> {
         bail!("release build failed");
     }
     let target = std::env::var("CARGO_TARGET_DIR").map_or_else(|_| root.join("target"), Into::into);
-    let binary = target.join("release/tessera");
     let data = tempfile::tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let server = Server(
-        Command::new(&binary)
-            .args([
-                "serve",
-                "--http",
-                "--bench-routes",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .arg("--data-dir")
-            .arg(data.path())
-            .env("TESSERA_ADMIN_KEY", ADMIN_KEY)
-            .env("TESSERA_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("cannot start {}", binary.display()))?,
-    );
-    let base = format!("http://127.0.0.1:{port}");
+    let service = Service {
+        binary: target.join("release/tessera"),
+        data_dir: data.path().to_owned(),
+        port: std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port(),
+    };
+    let duration = Duration::from_secs(seconds);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let points = runtime.block_on(measure(&base, Duration::from_secs(seconds)))?;
-    drop(server);
-    report(&points, seconds);
+    let (points, levels) = runtime.block_on(async {
+        let client = client()?;
+        let server = service.start(&client).await?;
+        let (points, comm) = measure(&service, &client, duration).await?;
+        let levels = bench_identity::lookups(&service, server, &comm, duration).await?;
+        anyhow::Ok((points, levels))
+    })?;
+    report(&points, &levels, seconds);
     Ok(())
 }
 
-async fn measure(base: &str, duration: Duration) -> Result<Vec<Point>> {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
-    wait_ready(&client, base).await?;
-    let (isv_key, client_key) = setup(&client, base).await?;
+/// A load generator's HTTP client.
+pub fn client() -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder().pool_max_idle_per_host(256).build()?)
+}
+
+/// The main points; also answers the Communication account, for the lookups that follow.
+async fn measure(
+    service: &Service,
+    client: &reqwest::Client,
+    duration: Duration,
+) -> Result<(Vec<Point>, Comm)> {
+    let base = service.base();
+    let (isv_key, client_key) = setup(client, &base).await?;
+    let comm = Comm::setup(service, client).await?;
     let lat_url = format!("{base}/sts/v1.0/issueLimitedAccessToken?expiredTime=3600");
     let lat_body =
         serde_json::json!({"resourceId": CLIENT, "featureFlags": ["Face.Identification"]}).to_string();
@@ -107,10 +184,10 @@ async fn measure(base: &str, duration: Duration) -> Result<Vec<Point>> {
         .await?;
 
     let mut points = Vec::new();
-    for concurrency in [1, 16, 64] {
+    for concurrency in CONCURRENCIES {
         let noop = format!("{base}/bench/noop");
         points.push(
-            run_point("noop (HTTP floor)", concurrency, duration, &client, move |c| {
+            run_point("noop (HTTP floor)", concurrency, duration, client, move |c| {
                 c.post(&noop)
             })
             .await,
@@ -121,7 +198,7 @@ async fn measure(base: &str, duration: Duration) -> Result<Vec<Point>> {
                 "sign only (signing floor)",
                 concurrency,
                 duration,
-                &client,
+                client,
                 move |c| c.post(&sign),
             )
             .await,
@@ -132,7 +209,7 @@ async fn measure(base: &str, duration: Duration) -> Result<Vec<Point>> {
                 "issueLimitedAccessToken",
                 concurrency,
                 duration,
-                &client,
+                client,
                 move |c| {
                     c.post(&url)
                         .header("Ocp-Apim-Subscription-Key", &key)
@@ -142,6 +219,7 @@ async fn measure(base: &str, duration: Duration) -> Result<Vec<Point>> {
             )
             .await,
         );
+        points.extend(comm.points(concurrency, duration, client).await);
     }
     for concurrency in [16, 64] {
         let (url, key, lat) = (
@@ -154,7 +232,7 @@ async fn measure(base: &str, duration: Duration) -> Result<Vec<Point>> {
                 "gate check (decisions)",
                 concurrency,
                 duration,
-                &client,
+                client,
                 move |c| {
                     c.post(&url)
                         .header("Ocp-Apim-Subscription-Key", &key)
@@ -166,62 +244,60 @@ async fn measure(base: &str, duration: Duration) -> Result<Vec<Point>> {
             .await,
         );
     }
-    Ok(points)
+    Ok((points, comm))
 }
 
-async fn wait_ready(client: &reqwest::Client, base: &str) -> Result<()> {
-    for _ in 0..200 {
-        if client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+/// Creates (`PUT /admin{rid}`) or updates an account with the admin key; its JSON answer.
+pub async fn admin_put(
+    client: &reqwest::Client,
+    base: &str,
+    rid: &str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value> {
+    let resp = client
+        .put(format!("{base}/admin{rid}"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&body)
+        .send()
+        .await?;
+    let status = resp.status();
+    let text = resp.text().await?;
+    if !status.is_success() {
+        bail!("PUT /admin{rid}: {status} {text}");
     }
-    bail!("the server did not become ready")
+    serde_json::from_str(&text).with_context(|| format!("PUT /admin{rid}: {text}"))
 }
 
+/// `keys.key1` of an account as the admin API answers it.
+pub fn key1(account: &serde_json::Value) -> Result<String> {
+    account["keys"]["key1"]
+        .as_str()
+        .map(str::to_owned)
+        .context("account key")
+}
+
+/// The ISV and its client; their primary keys.
 async fn setup(client: &reqwest::Client, base: &str) -> Result<(String, String)> {
-    let put = |rid: &str, body: serde_json::Value| {
-        client
-            .put(format!("{base}/admin{rid}"))
-            .bearer_auth(ADMIN_KEY)
-            .json(&body)
-            .send()
-    };
-    let isv: serde_json::Value = put(
+    let isv = admin_put(
+        client,
+        base,
         ISV,
         serde_json::json!({"approvedFeatureFlags": ["Face.Identification"]}),
     )
-    .await?
-    .error_for_status()?
-    .json()
     .await?;
-    let cl: serde_json::Value = put(CLIENT, serde_json::json!({}))
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    client
-        .put(format!("{base}/admin{ISV}/isv"))
-        .bearer_auth(ADMIN_KEY)
-        .json(&serde_json::json!({"featureFlags": ["Face.Identification"]}))
-        .send()
-        .await?
-        .error_for_status()?;
-    let key = |v: &serde_json::Value| {
-        v["keys"]["key1"]
-            .as_str()
-            .map(str::to_owned)
-            .context("account key")
-    };
-    Ok((key(&isv)?, key(&cl)?))
+    let cl = admin_put(client, base, CLIENT, serde_json::json!({})).await?;
+    admin_put(
+        client,
+        base,
+        &format!("{ISV}/isv"),
+        serde_json::json!({"featureFlags": ["Face.Identification"]}),
+    )
+    .await?;
+    Ok((key1(&isv)?, key1(&cl)?))
 }
 
-async fn run_point<F>(
+/// Drives `request` from `concurrency` workers for `duration`, after half a second of warm-up.
+pub async fn run_point<F>(
     name: &'static str,
     concurrency: usize,
     duration: Duration,
@@ -279,19 +355,29 @@ where
     }
 }
 
-fn report(points: &[Point], seconds: u64) {
+/// The header of a table of points, after `prefix` (extra leading columns, with their separator).
+pub fn print_header(prefix: &str) {
+    println!(
+        "{prefix}{:<28} {:>5} {:>10} {:>9} {:>9} {:>7}",
+        "route", "conc", "req/s", "p50 ms", "p99 ms", "errors"
+    );
+}
+
+/// One row of a table of points, after `prefix` (extra leading columns, with their separator).
+pub fn print_row(prefix: &str, p: &Point) {
+    println!(
+        "{prefix}{:<28} {:>5} {:>10.0} {:>9.2} {:>9.2} {:>7}",
+        p.name, p.concurrency, p.per_sec, p.p50_ms, p.p99_ms, p.errors
+    );
+}
+
+fn report(points: &[Point], levels: &[Level], seconds: u64) {
     println!(
         "\nTessera bench: {seconds} s per point, HTTP/1.1 over loopback, SQLite (WAL, synchronous=FULL)\n"
     );
-    println!(
-        "{:<28} {:>5} {:>10} {:>9} {:>9} {:>7}",
-        "route", "conc", "req/s", "p50 ms", "p99 ms", "errors"
-    );
+    print_header("");
     for p in points {
-        println!(
-            "{:<28} {:>5} {:>10.0} {:>9.2} {:>9.2} {:>7}",
-            p.name, p.concurrency, p.per_sec, p.p50_ms, p.p99_ms, p.errors
-        );
+        print_row("", p);
     }
     let rate = |name: &str, c: usize| {
         points
@@ -300,7 +386,7 @@ fn report(points: &[Point], seconds: u64) {
             .map(|p| p.per_sec)
     };
     println!();
-    for c in [1, 16, 64] {
+    for c in CONCURRENCIES {
         if let (Some(issue), Some(sign), Some(noop)) =
             (rate("issueLimited", c), rate("sign only", c), rate("noop", c))
         {
@@ -311,4 +397,13 @@ fn report(points: &[Point], seconds: u64) {
             );
         }
     }
+    for c in CONCURRENCIES {
+        let Some(noop) = rate("noop", c) else { continue };
+        let ratios: Vec<String> = bench_identity::MAIN_POINTS
+            .iter()
+            .filter_map(|name| rate(name, c).map(|r| format!("{name} = {:.2} x", r / noop)))
+            .collect();
+        println!("concurrency {c:>2}: {} HTTP floor", ratios.join(", "));
+    }
+    bench_identity::report(levels);
 }

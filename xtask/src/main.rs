@@ -2,6 +2,7 @@
 //! `cargo xtask bench`: throughput and latency of the service over HTTP against same-run baselines.
 
 mod bench;
+mod bench_identity;
 
 /// The load generator shares the machine with the server: keep its allocations cheap.
 #[global_allocator]
