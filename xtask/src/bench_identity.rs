@@ -378,10 +378,10 @@ async fn fill(service: &Service, account: &str, have: u64, want: u64) -> Result<
         0
     };
     sqlx::query(
-        "INSERT INTO identities (id, account_id, name, kind, created_at, last_token_issued_at, revocation, deleted_at)
+        "INSERT INTO identities (id, account_id, name, kind, created_at, revocation, deleted_at)
          WITH RECURSIVE seq(n) AS (SELECT ?1 UNION ALL SELECT n + 1 FROM seq WHERE n < ?2)
          SELECT '8:acs:' || ?3 || '_' || printf('%08x-0000-4000-8000-%012x', n, n), ?3,
-                printf('user%07d@bench.example', n), 'human', ?4, NULL, 0, NULL
+                printf('user%07d@bench.example', n), 'human', ?4, 0, NULL
          FROM seq",
     )
     .bind(i64::try_from(have + 1)?)

@@ -134,8 +134,6 @@ pub struct Identity {
     pub kind: IdentityKind,
     /// Creation time.
     pub created_at: Timestamp,
-    /// When a token was last issued to it.
-    pub last_token_issued_at: Option<Timestamp>,
     /// Revocation generation: tokens issued under an earlier one are dead.
     pub revocation: i64,
     /// Deletion time; a deleted identity's tokens are dead and it gets no new ones.
@@ -311,7 +309,6 @@ mod tests {
             name: None,
             kind: IdentityKind::Human,
             created_at: Timestamp::from_secs(0),
-            last_token_issued_at: None,
             revocation: 0,
             deleted_at: None,
         };

@@ -143,9 +143,6 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_identity_tokens(&self, id: &IdentityId) -> Result<Identity>;
     /// Deletes a live identity (its tokens die with it). `NotFound` if there is none.
     async fn delete_identity(&self, id: &IdentityId, now: Timestamp) -> Result<()>;
-    /// Records that a token was issued to a live identity; returns the identity as it now is (its revocation
-    /// generation is the one to sign into the token). `NotFound` if there is none.
-    async fn record_token_issued(&self, id: &IdentityId, now: Timestamp) -> Result<Identity>;
 
     /// Opens a device refresh session with its first refresh secret (at the session's generation).
     async fn create_session(&self, session: &Session, secret: &KeyHash) -> Result<()>;

@@ -267,15 +267,14 @@ impl Store for PgStore {
 
     async fn create_identity(&self, identity: &Identity) -> Result<()> {
         sqlx::query(
-            "INSERT INTO identities (id, account_id, name, kind, created_at, last_token_issued_at, revocation, deleted_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO identities (id, account_id, name, kind, created_at, revocation, deleted_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(identity.id.as_str())
         .bind(identity.id.account().to_string())
         .bind(identity.name.as_ref().map(IdentityName::as_str))
         .bind(rows::kind_to_db(identity.kind))
         .bind(identity.created_at.millis())
-        .bind(identity.last_token_issued_at.map(Timestamp::millis))
         .bind(identity.revocation)
         .bind(identity.deleted_at.map(Timestamp::millis))
         .execute(&self.pool)
@@ -345,20 +344,6 @@ impl Store for PgStore {
             return Err(StoreError::NotFound(format!("identity {id}")));
         }
         Ok(())
-    }
-
-    async fn record_token_issued(&self, id: &IdentityId, now: Timestamp) -> Result<Identity> {
-        let row = sqlx::query(
-            "UPDATE identities SET last_token_issued_at = $1 WHERE id = $2 AND deleted_at IS NULL RETURNING *",
-        )
-        .bind(now.millis())
-        .bind(id.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref()
-            .map(rows::identity)
-            .transpose()?
-            .ok_or_else(|| StoreError::NotFound(format!("identity {id}")))
     }
 
     async fn create_session(&self, session: &Session, secret: &KeyHash) -> Result<()> {

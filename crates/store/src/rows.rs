@@ -156,7 +156,6 @@ where
         name,
         kind,
         created_at: Timestamp::from_millis(col(row, "created_at")?),
-        last_token_issued_at: col::<R, Option<i64>>(row, "last_token_issued_at")?.map(Timestamp::from_millis),
         revocation: col(row, "revocation")?,
         deleted_at: col::<R, Option<i64>>(row, "deleted_at")?.map(Timestamp::from_millis),
     })

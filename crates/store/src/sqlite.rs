@@ -1,6 +1,8 @@
 //! The SQLite backend: one file in WAL mode with `synchronous=FULL`, so a committed audit batch survives a crash
-//! or power loss. Writers serialise on SQLite's lock; audit appends take it up front (`BEGIN IMMEDIATE`) so the
-//! chain head they read cannot move under them, and insert a whole batch in one statement.
+//! or power loss. Writers queue in the process for one write gate before they touch SQLite's lock, so no writer
+//! ever meets `SQLITE_BUSY` and sleeps in SQLite's busy handler (which put tens of milliseconds on the tail of
+//! every concurrent write); audit appends also take SQLite's lock up front (`BEGIN IMMEDIATE`) so the chain head
+//! they read cannot move under them, and insert a whole batch in one statement.
 //!
 //! A SQLite database is served by one process: [`SqliteStore::connect`] takes an exclusive lock on
 //! `<database>.lock` and refuses a second server on the same file (use PostgreSQL for several nodes). Being the
@@ -34,6 +36,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     cache: Arc<AccountCache>,
     audit_head: Arc<tokio::sync::Mutex<Option<Head>>>,
+    /// Held by every write, in this process (the only one writing the file).
+    write_gate: Arc<tokio::sync::Mutex<()>>,
     _process_lock: Option<Arc<File>>,
 }
 
@@ -58,6 +62,7 @@ impl SqliteStore {
             pool,
             cache: Arc::default(),
             audit_head: Arc::default(),
+            write_gate: Arc::default(),
             _process_lock: process_lock,
         })
     }
@@ -75,6 +80,7 @@ impl SqliteStore {
             pool,
             cache: Arc::default(),
             audit_head: Arc::default(),
+            write_gate: Arc::default(),
             _process_lock: None,
         })
     }
@@ -120,6 +126,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_setting_if_absent(&self, name: &str, value: &str) -> Result<bool> {
+        let _write = self.write_gate.lock().await;
         let done =
             sqlx::query("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING")
                 .bind(name)
@@ -130,6 +137,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_account(&self, account: &Account, keys: &[NewKey], now: Timestamp) -> Result<()> {
+        let _write = self.write_gate.lock().await;
         let _invalidate = self.cache.invalidate_on_drop();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -212,6 +220,7 @@ impl Store for SqliteStore {
     }
 
     async fn update_account(&self, id: Uuid, change: &AccountChange, now: Timestamp) -> Result<Account> {
+        let _write = self.write_gate.lock().await;
         let _invalidate = self.cache.invalidate_on_drop();
         let id = id.to_string();
         let query = match change {
@@ -240,6 +249,7 @@ impl Store for SqliteStore {
     }
 
     async fn set_account_key(&self, id: Uuid, key: &NewKey, now: Timestamp) -> Result<()> {
+        let _write = self.write_gate.lock().await;
         let _invalidate = self.cache.invalidate_on_drop();
         let done = sqlx::query(
             "UPDATE account_keys SET key_hash = ?, sealed_key = ?, created_at = ? WHERE account_id = ? AND slot = ?",
@@ -277,6 +287,7 @@ impl Store for SqliteStore {
     }
 
     async fn bootstrap_signing_keys(&self, keys: &[StoredKey]) -> Result<bool> {
+        let _write = self.write_gate.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys")
             .fetch_one(&mut *tx)
@@ -292,6 +303,7 @@ impl Store for SqliteStore {
     }
 
     async fn rotate_signing_keys(&self, rotation: &Rotation, now: Timestamp) -> Result<()> {
+        let _write = self.write_gate.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         if let Some(kid) = &rotation.promote {
             let done = sqlx::query(
@@ -320,6 +332,7 @@ impl Store for SqliteStore {
     }
 
     async fn remove_signing_keys(&self, kids: &[String]) -> Result<()> {
+        let _write = self.write_gate.lock().await;
         for kid in kids {
             sqlx::query("DELETE FROM signing_keys WHERE kid = ? AND state = 'retired'")
                 .bind(kid)
@@ -330,16 +343,16 @@ impl Store for SqliteStore {
     }
 
     async fn create_identity(&self, identity: &Identity) -> Result<()> {
+        let _write = self.write_gate.lock().await;
         sqlx::query(
-            "INSERT INTO identities (id, account_id, name, kind, created_at, last_token_issued_at, revocation, deleted_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO identities (id, account_id, name, kind, created_at, revocation, deleted_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(identity.id.as_str())
         .bind(identity.id.account().to_string())
         .bind(identity.name.as_ref().map(IdentityName::as_str))
         .bind(rows::kind_to_db(identity.kind))
         .bind(identity.created_at.millis())
-        .bind(identity.last_token_issued_at.map(Timestamp::millis))
         .bind(identity.revocation)
         .bind(identity.deleted_at.map(Timestamp::millis))
         .execute(&self.pool)
@@ -384,6 +397,7 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_identity_tokens(&self, id: &IdentityId) -> Result<Identity> {
+        let _write = self.write_gate.lock().await;
         let row = sqlx::query(
             "UPDATE identities SET revocation = revocation + 1 WHERE id = ? AND deleted_at IS NULL RETURNING *",
         )
@@ -397,6 +411,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_identity(&self, id: &IdentityId, now: Timestamp) -> Result<()> {
+        let _write = self.write_gate.lock().await;
         let done = sqlx::query(
             "UPDATE identities SET deleted_at = ?, revocation = revocation + 1 WHERE id = ? AND deleted_at IS NULL",
         )
@@ -410,21 +425,8 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn record_token_issued(&self, id: &IdentityId, now: Timestamp) -> Result<Identity> {
-        let row = sqlx::query(
-            "UPDATE identities SET last_token_issued_at = ? WHERE id = ? AND deleted_at IS NULL RETURNING *",
-        )
-        .bind(now.millis())
-        .bind(id.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref()
-            .map(rows::identity)
-            .transpose()?
-            .ok_or_else(|| StoreError::NotFound(format!("identity {id}")))
-    }
-
     async fn create_session(&self, session: &Session, secret: &KeyHash) -> Result<()> {
+        let _write = self.write_gate.lock().await;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO refresh_sessions (id, identity_id, created_at, expires_at, token_lifetime_minutes, generation)
@@ -462,6 +464,7 @@ impl Store for SqliteStore {
     }
 
     async fn advance_session(&self, id: &str, generation: i64, secret: &KeyHash) -> Result<bool> {
+        let _write = self.write_gate.lock().await;
         let mut tx = self.pool.begin().await?;
         let moved = sqlx::query(
             "UPDATE refresh_sessions SET generation = generation + 1
@@ -480,6 +483,7 @@ impl Store for SqliteStore {
     }
 
     async fn end_session(&self, id: &str, reason: EndReason, now: Timestamp) -> Result<()> {
+        let _write = self.write_gate.lock().await;
         sqlx::query(
             "UPDATE refresh_sessions SET ended_at = $1, end_reason = $2 WHERE id = $3 AND ended_at IS NULL",
         )
@@ -492,6 +496,7 @@ impl Store for SqliteStore {
     }
 
     async fn append_audit(&self, events: Vec<NewEvent>) -> Result<Vec<Event>> {
+        let _write = self.write_gate.lock().await;
         // The store is its database's only writer, so the chain head can live in memory; the slot is emptied
         // while an append is under way and refilled only after its commit, so any failure (or cancellation)
         // makes the next append read the head from the database again.

@@ -85,7 +85,6 @@ async fn a_million_identities_are_found_by_index() {
         "EXPLAIN QUERY PLAN SELECT * FROM identities WHERE account_id = ? AND name = ? AND deleted_at IS NULL",
         "EXPLAIN QUERY PLAN SELECT * FROM identities WHERE account_id = ? AND id > ? AND deleted_at IS NULL ORDER BY id LIMIT ?",
         "EXPLAIN QUERY PLAN UPDATE identities SET revocation = revocation + 1 WHERE id = ? AND deleted_at IS NULL RETURNING *",
-        "EXPLAIN QUERY PLAN UPDATE identities SET last_token_issued_at = ? WHERE id = ? AND deleted_at IS NULL RETURNING *",
     ] {
         let plan: Vec<String> = sqlx::query(sql)
             .fetch_all(&mut raw)

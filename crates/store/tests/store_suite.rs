@@ -1005,7 +1005,6 @@ fn new_identity(account: &Account, n: u128, name: Option<&str>, kind: IdentityKi
         name: name.map(|n| IdentityName::parse(n, kind).unwrap()),
         kind,
         created_at: T0,
-        last_token_issued_at: None,
         revocation: 0,
         deleted_at: None,
     }
@@ -1087,9 +1086,6 @@ async fn identities_live_revoke_and_die(db: Db) {
         Some(bob.clone())
     );
 
-    let issued = store.record_token_issued(&bob.id, T0.plus_secs(5)).await.unwrap();
-    assert_eq!(issued.last_token_issued_at, Some(T0.plus_secs(5)));
-    assert_eq!(issued.revocation, 0);
     let revoked = store.revoke_identity_tokens(&bob.id).await.unwrap();
     assert_eq!(revoked.revocation, 1);
     assert_eq!(store.revoke_identity_tokens(&bob.id).await.unwrap().revocation, 2);
@@ -1101,7 +1097,6 @@ async fn identities_live_revoke_and_die(db: Db) {
     assert_eq!(store.identity_by_name(acct.id, &by_name).await.unwrap(), None);
     for result in [
         store.revoke_identity_tokens(&bob.id).await.map(drop),
-        store.record_token_issued(&bob.id, T0).await.map(drop),
         store.delete_identity(&bob.id, T0).await,
     ] {
         assert!(matches!(result, Err(StoreError::NotFound(_))), "{result:?}");

@@ -140,8 +140,6 @@ struct IdentityView<'a> {
     name: Option<&'a str>,
     kind: IdentityKind,
     created_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_token_issued_at: Option<String>,
 }
 
 /// The JSON view of an identity.
@@ -151,7 +149,6 @@ pub fn view(identity: &Identity) -> Value {
         name: identity.name.as_ref().map(IdentityName::as_str),
         kind: identity.kind,
         created_at: identity.created_at.to_rfc3339(),
-        last_token_issued_at: identity.last_token_issued_at.map(Timestamp::to_rfc3339),
     })
     .unwrap_or_default()
 }
@@ -265,15 +262,10 @@ async fn issue_to(
         })?),
         None => None,
     };
+    // The identity as stored now: its revocation generation goes into the token, so a revocation that lands
+    // after this read still ends the token.
+    let identity = live(state, account, id).await?;
     let now = state.clock.now();
-    let identity = state
-        .store
-        .record_token_issued(id, now)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound(_) => not_found(id),
-            other => other.into(),
-        })?;
     let mut exp = now.secs() + request.lifetime_minutes * 60;
     let mut refresh_token = None;
     let session = match request.session_minutes {
@@ -340,7 +332,6 @@ async fn create_identity(
         name,
         kind,
         created_at: state.clock.now(),
-        last_token_issued_at: None,
         revocation: 0,
         deleted_at: None,
     };
