@@ -37,6 +37,18 @@ pub mod action {
     pub const KEYS_ROTATE: &str = "admin.keys.rotate";
     /// Admin: a request with the admin key was refused.
     pub const ADMIN_REFUSED: &str = "admin.refused";
+    /// A communication identity was created (or refused).
+    pub const IDENTITY_CREATE: &str = "identity.create";
+    /// A communication identity was deleted (or refused).
+    pub const IDENTITY_DELETE: &str = "identity.delete";
+    /// Every token of an identity was revoked (or refused).
+    pub const IDENTITY_REVOKE: &str = "identity.revokeTokens";
+    /// A user access token was issued by the trusted service (or refused).
+    pub const USER_TOKEN_ISSUE: &str = "userToken.issue";
+    /// A device refreshed its user access token (or was refused).
+    pub const USER_TOKEN_REFRESH: &str = "userToken.refresh";
+    /// A refresh session ended (reuse detected, or sign-out).
+    pub const SESSION_END: &str = "userToken.sessionEnd";
 }
 
 /// The `prev_hash` of the first event.

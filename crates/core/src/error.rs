@@ -55,6 +55,14 @@ pub enum DomainError {
     /// A user access token must have at least one scope.
     #[error("at least one scope is required")]
     NoScopes,
+    /// `sessionMinutes` out of range.
+    #[error("sessionMinutes must be from {min} (the token's lifetime) to {max}")]
+    InvalidSessionLifetime {
+        /// Inclusive lower bound, minutes.
+        min: i64,
+        /// Inclusive upper bound, minutes.
+        max: i64,
+    },
     /// Flags for an ISV grant must be approved for the account first.
     #[error("the account must hold {0} before it can grant it")]
     FlagNotHeld(String),
@@ -78,6 +86,7 @@ impl DomainError {
             Self::InvalidIdentityName(_) => "InvalidIdentityName",
             Self::InvalidTokenLifetime { .. } => "InvalidTokenLifetime",
             Self::NoScopes => "NoScopes",
+            Self::InvalidSessionLifetime { .. } => "InvalidSessionLifetime",
         }
     }
 }

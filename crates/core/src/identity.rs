@@ -147,23 +147,32 @@ impl Identity {
     pub fn honours(&self, claims: &UserClaims) -> bool {
         self.deleted_at.is_none() && claims.sub == self.id && claims.rev == self.revocation
     }
+
+    /// Whether a token whose actor is `actor` is still honoured by this identity (the actor): not deleted, and
+    /// its tokens not revoked since.
+    pub fn honours_actor(&self, actor: &Actor) -> bool {
+        self.deleted_at.is_none() && actor.sub == self.id && actor.rev == self.revocation
+    }
 }
 
-/// Shortest lifetime on the ACS wire, minutes.
-pub const ACS_MIN_LIFETIME_MINUTES: i64 = 60;
-/// Longest lifetime on the ACS wire (and the ACS default), minutes.
-pub const ACS_MAX_LIFETIME_MINUTES: i64 = 1440;
-/// Default lifetime on Tessera's own API, minutes (12 hours).
+/// Shortest user access token lifetime, minutes (ACS's bound, and Tessera's).
+pub const MIN_LIFETIME_MINUTES: i64 = 60;
+/// Longest user access token lifetime, minutes (ACS's bound, and Tessera's).
+pub const MAX_LIFETIME_MINUTES: i64 = 1440;
+/// Default lifetime on the ACS wire: 24 hours, as ACS.
+pub const ACS_DEFAULT_LIFETIME_MINUTES: i64 = 1440;
+/// Default lifetime on Tessera's own API: 12 hours.
 pub const NATIVE_DEFAULT_LIFETIME_MINUTES: i64 = 720;
 
-/// `expiresInMinutes` as the ACS wire takes it: absent → 1440; otherwise 60 to 1440.
-pub fn acs_token_lifetime_minutes(expires_in_minutes: Option<i64>) -> Result<i64, DomainError> {
+/// The lifetime of a user access token: `expires_in_minutes` if given, which must lie in
+/// [`MIN_LIFETIME_MINUTES`]..=[`MAX_LIFETIME_MINUTES`], else `default`.
+pub fn token_lifetime_minutes(expires_in_minutes: Option<i64>, default: i64) -> Result<i64, DomainError> {
     match expires_in_minutes {
-        None => Ok(ACS_MAX_LIFETIME_MINUTES),
-        Some(m) if (ACS_MIN_LIFETIME_MINUTES..=ACS_MAX_LIFETIME_MINUTES).contains(&m) => Ok(m),
+        None => Ok(default),
+        Some(m) if (MIN_LIFETIME_MINUTES..=MAX_LIFETIME_MINUTES).contains(&m) => Ok(m),
         Some(_) => Err(DomainError::InvalidTokenLifetime {
-            min: ACS_MIN_LIFETIME_MINUTES,
-            max: ACS_MAX_LIFETIME_MINUTES,
+            min: MIN_LIFETIME_MINUTES,
+            max: MAX_LIFETIME_MINUTES,
         }),
     }
 }
@@ -173,6 +182,8 @@ pub fn acs_token_lifetime_minutes(expires_in_minutes: Option<i64>) -> Result<i64
 pub struct Actor {
     /// The acting identity.
     pub sub: IdentityId,
+    /// The acting identity's revocation generation at issuance: revoking the actor's tokens ends these too.
+    pub rev: i64,
 }
 
 /// A user access token.
@@ -274,12 +285,19 @@ mod tests {
 
     #[test]
     fn acs_lifetimes() {
-        assert_eq!(acs_token_lifetime_minutes(None), Ok(1440));
-        assert_eq!(acs_token_lifetime_minutes(Some(60)), Ok(60));
-        assert_eq!(acs_token_lifetime_minutes(Some(1440)), Ok(1440));
+        assert_eq!(
+            token_lifetime_minutes(None, ACS_DEFAULT_LIFETIME_MINUTES),
+            Ok(1440)
+        );
+        assert_eq!(
+            token_lifetime_minutes(None, NATIVE_DEFAULT_LIFETIME_MINUTES),
+            Ok(720)
+        );
+        assert_eq!(token_lifetime_minutes(Some(60), 720), Ok(60));
+        assert_eq!(token_lifetime_minutes(Some(1440), 720), Ok(1440));
         for bad in [59, 1441, 0, -5] {
             assert_eq!(
-                acs_token_lifetime_minutes(Some(bad)).unwrap_err().code(),
+                token_lifetime_minutes(Some(bad), 720).unwrap_err().code(),
                 "InvalidTokenLifetime"
             );
         }

@@ -12,6 +12,7 @@ pub mod identity;
 pub mod policy;
 pub mod scope;
 pub mod secret;
+pub mod session;
 pub mod time;
 
 pub use account::{Account, AccountKind, IsvGrant, KeySlot};

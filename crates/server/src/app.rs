@@ -1,7 +1,8 @@
 //! The router: every route, the JSON fallbacks, and the layers (request id, tracing, metrics, body limit).
 
 use crate::error::ApiError;
-use crate::routes::{admin, bench, ops, sts, wellknown};
+use crate::routes::identities::{self, Dialect};
+use crate::routes::{access, admin, bench, ops, sts, wellknown};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -21,7 +22,13 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Builds the application over `state`.
 pub fn app(state: AppState) -> Router {
     let bench_routes = state.config.bench_routes;
+    // ACS action routes are literal segments starting with `:` (`/identities/{id}/:issueAccessToken`).
     let mut router = Router::new()
+        .without_v07_checks()
+        .merge(identities::routes(Dialect::Acs))
+        .merge(identities::routes(Dialect::Native))
+        .route("/access/me", get(access::me))
+        .route("/access/:refreshAccessToken", post(access::refresh))
         .route("/sts/v1.0/issueToken", post(sts::issue_token))
         .route(
             "/sts/v1.0/issueLimitedAccessToken",

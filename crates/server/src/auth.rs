@@ -31,6 +31,8 @@ pub enum Credential {
     Key(KeySlot),
     /// An STS bearer token with this `jti`.
     StsToken(String),
+    /// An ACS HMAC-SHA256 signature with one of its access keys.
+    AccessKey(KeySlot),
 }
 
 /// An authenticated, enabled account.
@@ -61,7 +63,7 @@ pub fn client_ip(parts: &Parts) -> IpAddr {
         .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |ConnectInfo(addr)| addr.ip())
 }
 
-fn header<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, ApiError> {
+pub(crate) fn header<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, ApiError> {
     match headers.get(name) {
         None => Ok(None),
         Some(v) if v.len() <= MAX_CREDENTIAL_LEN => v
@@ -87,7 +89,7 @@ pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
 
 /// Runs an authentication attempt under the client address's failure limit: 429 while the address is over it,
 /// and every 401 counted against it.
-async fn rate_limited<T>(
+pub(crate) async fn rate_limited<T>(
     parts: &Parts,
     state: &AppState,
     attempt: impl Future<Output = Result<T, ApiError>>,
@@ -112,21 +114,27 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let caller = rate_limited(parts, state, authenticate(&parts.headers, state)).await?;
-        if caller.account.disabled {
-            let denied = ApiError::forbidden("AccountDisabled", "this account is disabled");
-            state
-                .event(&caller.actor(), action::AUTHENTICATION, parts.uri.path())
-                .denied()
-                .details(serde_json::json!({"code": denied.code()}))
-                .record()
-                .await?;
-            return Err(denied);
-        }
-        Ok(caller)
+        admit(caller, parts, state).await
     }
 }
 
-async fn authenticate(headers: &HeaderMap, state: &AppState) -> Result<Caller, ApiError> {
+/// Lets an authenticated caller in unless its account is disabled (a 403, audited).
+pub(crate) async fn admit(caller: Caller, parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    if caller.account.disabled {
+        let denied = ApiError::forbidden("AccountDisabled", "this account is disabled");
+        state
+            .event(&caller.actor(), action::AUTHENTICATION, parts.uri.path())
+            .denied()
+            .details(serde_json::json!({"code": denied.code()}))
+            .record()
+            .await?;
+        return Err(denied);
+    }
+    Ok(caller)
+}
+
+/// Authenticates by subscription key or STS bearer token.
+pub(crate) async fn authenticate(headers: &HeaderMap, state: &AppState) -> Result<Caller, ApiError> {
     if let Some(key) = header(headers, SUBSCRIPTION_KEY_HEADER)? {
         let (account, slot) = state
             .store

@@ -18,6 +18,8 @@ mod routes;
 mod server;
 mod state;
 pub mod tls;
+pub mod trusted;
+pub mod user_token;
 
 pub use app::app;
 pub use clock::Clock;

@@ -67,6 +67,18 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Starts the audit event of a refused request (counted in `tessera_refusals_total`): denied, with the
+    /// error's code and status as details.
+    pub fn refusal(&self, actor: &str, action: &str, subject: &str, e: &ApiError) -> EventBuilder<'_> {
+        metrics::counter!("tessera_refusals_total", "action" => action.to_owned(), "reason" => e.code().to_owned())
+            .increment(1);
+        self.event(actor, action, subject)
+            .denied()
+            .details(serde_json::json!({"code": e.code(), "status": e.status().as_u16()}))
+    }
+}
+
 /// An audit event being built; [`EventBuilder::record`] waits until it is durable.
 pub struct EventBuilder<'a> {
     state: &'a AppState,

@@ -21,6 +21,7 @@ use tessera_core::FlagSet;
 use tessera_core::audit::{Event, NewEvent, Outcome};
 use tessera_core::identity::{Identity, IdentityId, IdentityName};
 use tessera_core::secret::KeyHash;
+use tessera_core::session::{EndReason, Session};
 use tessera_core::{Account, IsvGrant, KeySlot, ResourceId, Timestamp};
 use tessera_token::{Rotation, StoredKey};
 use uuid::Uuid;
@@ -145,6 +146,18 @@ pub trait Store: Send + Sync + 'static {
     /// Records that a token was issued to a live identity; returns the identity as it now is (its revocation
     /// generation is the one to sign into the token). `NotFound` if there is none.
     async fn record_token_issued(&self, id: &IdentityId, now: Timestamp) -> Result<Identity>;
+
+    /// Opens a device refresh session with its first refresh secret (at the session's generation).
+    async fn create_session(&self, session: &Session, secret: &KeyHash) -> Result<()>;
+    /// Looks a session up by id.
+    async fn session(&self, id: &str) -> Result<Option<Session>>;
+    /// The session a refresh secret was issued for, and the generation it was issued at.
+    async fn refresh_secret(&self, secret: &KeyHash) -> Result<Option<(String, i64)>>;
+    /// Moves a live session from `generation` to the next, whose secret is `secret`, atomically; `false` (and
+    /// nothing changed) if the session has ended or is no longer at `generation` (a concurrent refresh won).
+    async fn advance_session(&self, id: &str, generation: i64, secret: &KeyHash) -> Result<bool>;
+    /// Ends a session, unless it has ended already.
+    async fn end_session(&self, id: &str, reason: EndReason, now: Timestamp) -> Result<()>;
 
     /// Seals and appends events to the audit chain in one transaction, after any other writer's.
     async fn append_audit(&self, events: Vec<NewEvent>) -> Result<Vec<Event>>;

@@ -5,6 +5,7 @@ use crate::{Result, StoreError};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 use tessera_core::audit::{Event, Outcome};
 use tessera_core::identity::{Identity, IdentityId, IdentityKind, IdentityName};
+use tessera_core::session::{EndReason, Session};
 use tessera_core::{Account, FlagSet, IsvGrant, KeySlot, ResourceId, Timestamp};
 use tessera_token::{KeyState, StoredKey};
 
@@ -158,6 +159,37 @@ where
         last_token_issued_at: col::<R, Option<i64>>(row, "last_token_issued_at")?.map(Timestamp::from_millis),
         revocation: col(row, "revocation")?,
         deleted_at: col::<R, Option<i64>>(row, "deleted_at")?.map(Timestamp::from_millis),
+    })
+}
+
+pub(crate) fn session<R>(row: &R) -> Result<Session>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decodes<R>,
+    Option<String>: Decodes<R>,
+    i64: Decodes<R>,
+    Option<i64>: Decodes<R>,
+{
+    let ended_at = col::<R, Option<i64>>(row, "ended_at")?.map(Timestamp::from_millis);
+    let reason = col::<R, Option<String>>(row, "end_reason")?;
+    let ended = match (ended_at, reason) {
+        (None, None) => None,
+        (Some(at), Some(reason)) => Some((
+            at,
+            EndReason::from_name(&reason).ok_or_else(|| corrupt("session end reason"))?,
+        )),
+        _ => return Err(corrupt("session end")),
+    };
+    Ok(Session {
+        id: col(row, "id")?,
+        identity: IdentityId::parse(&col::<R, String>(row, "identity_id")?)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        created_at: Timestamp::from_millis(col(row, "created_at")?),
+        expires_at: Timestamp::from_millis(col(row, "expires_at")?),
+        token_lifetime_minutes: col(row, "token_lifetime_minutes")?,
+        generation: col(row, "generation")?,
+        ended,
     })
 }
 

@@ -23,6 +23,7 @@ use std::time::Duration;
 use tessera_core::audit::{Event, GENESIS_HASH, Head, NewEvent};
 use tessera_core::identity::{Identity, IdentityId, IdentityName};
 use tessera_core::secret::KeyHash;
+use tessera_core::session::{EndReason, Session};
 use tessera_core::{Account, KeySlot, ResourceId, Timestamp};
 use tessera_token::{Rotation, StoredKey};
 use uuid::Uuid;
@@ -423,6 +424,73 @@ impl Store for SqliteStore {
             .ok_or_else(|| StoreError::NotFound(format!("identity {id}")))
     }
 
+    async fn create_session(&self, session: &Session, secret: &KeyHash) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO refresh_sessions (id, identity_id, created_at, expires_at, token_lifetime_minutes, generation)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&session.id)
+        .bind(session.identity.as_str())
+        .bind(session.created_at.millis())
+        .bind(session.expires_at.millis())
+        .bind(session.token_lifetime_minutes)
+        .bind(session.generation)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::unique(e, "a session with this id exists"))?;
+        insert_secret(&mut tx, &session.id, session.generation, secret).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn session(&self, id: &str) -> Result<Option<Session>> {
+        let row = sqlx::query("SELECT * FROM refresh_sessions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(rows::session).transpose()
+    }
+
+    async fn refresh_secret(&self, secret: &KeyHash) -> Result<Option<(String, i64)>> {
+        Ok(
+            sqlx::query_as("SELECT session_id, generation FROM refresh_secrets WHERE secret_hash = $1")
+                .bind(secret.to_hex())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn advance_session(&self, id: &str, generation: i64, secret: &KeyHash) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let moved = sqlx::query(
+            "UPDATE refresh_sessions SET generation = generation + 1
+             WHERE id = $1 AND generation = $2 AND ended_at IS NULL",
+        )
+        .bind(id)
+        .bind(generation)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_secret(&mut tx, id, generation + 1, secret).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn end_session(&self, id: &str, reason: EndReason, now: Timestamp) -> Result<()> {
+        sqlx::query(
+            "UPDATE refresh_sessions SET ended_at = $1, end_reason = $2 WHERE id = $3 AND ended_at IS NULL",
+        )
+        .bind(now.millis())
+        .bind(reason.as_str())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn append_audit(&self, events: Vec<NewEvent>) -> Result<Vec<Event>> {
         // The store is its database's only writer, so the chain head can live in memory; the slot is emptied
         // while an append is under way and refilled only after its commit, so any failure (or cancellation)
@@ -515,5 +583,21 @@ async fn insert_key(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, key: &StoredKe
     .bind(&key.sealed_private)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+async fn insert_secret(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    session: &str,
+    generation: i64,
+    secret: &KeyHash,
+) -> Result<()> {
+    sqlx::query("INSERT INTO refresh_secrets (secret_hash, session_id, generation) VALUES ($1, $2, $3)")
+        .bind(secret.to_hex())
+        .bind(session)
+        .bind(generation)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| StoreError::unique(e, "this refresh secret exists"))?;
     Ok(())
 }

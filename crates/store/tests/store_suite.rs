@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tessera_core::audit::{ChainVerifier, Event, GENESIS_HASH, NewEvent, Outcome};
 use tessera_core::identity::{Identity, IdentityId, IdentityKind, IdentityName};
 use tessera_core::secret::KeyHash;
+use tessera_core::session::{EndReason, Session};
 use tessera_core::{Account, FeatureFlag, FlagSet, IsvGrant, KeySlot, ResourceId, Timestamp};
 use tessera_store::audit::AuditWriter;
 use tessera_store::{AccountChange, AuditQuery, MAX_AUDIT_PAGE, NewKey, SealedAccessKey, Store, StoreError};
@@ -126,6 +127,7 @@ suite!(
     identity_names_are_unique_among_live_identities,
     identities_list_in_id_order,
     sealed_access_keys_of_enabled_communication_accounts,
+    refresh_sessions_advance_once_per_generation,
 );
 
 // ---- fixtures ----
@@ -1007,6 +1009,70 @@ fn new_identity(account: &Account, n: u128, name: Option<&str>, kind: IdentityKi
         revocation: 0,
         deleted_at: None,
     }
+}
+
+async fn refresh_sessions_advance_once_per_generation(db: Db) {
+    let store = db.store.as_ref();
+    let acct = comm_account(store, "chat9").await;
+    let bob = new_identity(&acct, 1, None, IdentityKind::Human);
+    store.create_identity(&bob).await.unwrap();
+    let session = Session {
+        id: "sess-1".into(),
+        identity: bob.id.clone(),
+        created_at: T0,
+        expires_at: T0.plus_secs(86_400),
+        token_lifetime_minutes: 60,
+        generation: 0,
+        ended: None,
+    };
+    let first = KeyHash::of("secret-0");
+    store.create_session(&session, &first).await.unwrap();
+    assert_eq!(store.session("sess-1").await.unwrap(), Some(session.clone()));
+    assert_eq!(store.session("nope").await.unwrap(), None);
+    assert_eq!(
+        store.refresh_secret(&first).await.unwrap(),
+        Some(("sess-1".to_owned(), 0))
+    );
+    assert_eq!(store.refresh_secret(&KeyHash::of("other")).await.unwrap(), None);
+
+    let second = KeyHash::of("secret-1");
+    assert!(store.advance_session("sess-1", 0, &second).await.unwrap());
+    assert!(
+        !store
+            .advance_session("sess-1", 0, &KeyHash::of("racer"))
+            .await
+            .unwrap(),
+        "only one refresh wins a generation"
+    );
+    assert_eq!(store.refresh_secret(&KeyHash::of("racer")).await.unwrap(), None);
+    assert_eq!(
+        store.refresh_secret(&first).await.unwrap(),
+        Some(("sess-1".to_owned(), 0)),
+        "spent secrets stay, to recognise reuse"
+    );
+    assert_eq!(
+        store.refresh_secret(&second).await.unwrap(),
+        Some(("sess-1".to_owned(), 1))
+    );
+    assert_eq!(store.session("sess-1").await.unwrap().unwrap().generation, 1);
+
+    store
+        .end_session("sess-1", EndReason::SecretReused, T0.plus_secs(7))
+        .await
+        .unwrap();
+    store
+        .end_session("sess-1", EndReason::SignedOut, T0.plus_secs(8))
+        .await
+        .unwrap();
+    let ended = store.session("sess-1").await.unwrap().unwrap();
+    assert_eq!(ended.ended, Some((T0.plus_secs(7), EndReason::SecretReused)));
+    assert!(
+        !store
+            .advance_session("sess-1", 1, &KeyHash::of("late"))
+            .await
+            .unwrap(),
+        "an ended session never advances"
+    );
 }
 
 async fn identities_live_revoke_and_die(db: Db) {

@@ -1,7 +1,9 @@
 //! HTTP handlers, one module per surface.
 
+pub mod access;
 pub mod admin;
 pub mod bench;
+pub mod identities;
 pub mod ops;
 pub mod sts;
 pub mod wellknown;

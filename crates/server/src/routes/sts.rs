@@ -169,12 +169,8 @@ async fn refuse(
     subject: &str,
     e: &ApiError,
 ) -> Result<(), ApiError> {
-    metrics::counter!("tessera_refusals_total", "action" => action.to_owned(), "reason" => e.code().to_owned())
-        .increment(1);
     state
-        .event(&caller.actor(), action, subject)
-        .denied()
-        .details(serde_json::json!({"code": e.code(), "status": e.status().as_u16()}))
+        .refusal(&caller.actor(), action, subject, e)
         .isv(
             caller
                 .account
