@@ -4,6 +4,7 @@ and account isolation."""
 
 import base64
 import os
+import uuid
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
@@ -37,6 +38,13 @@ def user_id(user):
     return user.properties["id"]
 
 
+def check_identity(identity, expected_id):
+    """An answered identity object: ``{"id": …}`` (WIRE-SPEC §1.1). Fields that Tessera adds beside ``id`` (its
+    ``kind``, ``createdAt``…) are allowed: the SDK reads only ``id``."""
+    assert isinstance(identity, dict), identity
+    assert identity.get("id") == expected_id, identity
+
+
 # ---- create_user ----
 
 
@@ -45,7 +53,9 @@ def test_create_user(client):
     user = client.create_user(raw_response_hook=capture)
     status, _, _ = capture.last
     assert status == 201
-    assert capture.json() == {"identity": {"id": user_id(user)}}
+    body = capture.json()
+    assert set(body) == {"identity"}, body
+    check_identity(body["identity"], user_id(user))
     assert user.raw_id == user_id(user)
     identity_parts(user_id(user))
 
@@ -71,10 +81,9 @@ def test_create_user_and_token(client, me, scopes):
     status, _, _ = capture.last
     assert status == 201
     body = capture.json()
-    assert body == {
-        "identity": {"id": user_id(user)},
-        "accessToken": {"token": token.token, "expiresOn": token.expires_on},
-    }
+    assert set(body) == {"identity", "accessToken"}, body
+    check_identity(body["identity"], user_id(user))
+    assert body["accessToken"] == {"token": token.token, "expiresOn": token.expires_on}
     identity_parts(user_id(user))
     check_token(token.token, token.expires_on, DEFAULT_MINUTES)
     me.accepts(token.token, user_id(user), scopes)
@@ -234,7 +243,8 @@ def test_delete_user(client, me):
 
 def test_unknown_identity(client):
     known = client.create_user()
-    for raw_id in [unknown_user_id(user_id(known)), unknown_user_id(user_id(known)).replace("8:acs:", "8:acs:0", 1)]:
+    # Never created in this account; and in an account that does not exist.
+    for raw_id in [unknown_user_id(user_id(known)), f"8:acs:{uuid.uuid4()}_{uuid.uuid4()}"]:
         unknown = CommunicationUserIdentifier(raw_id)
         with pytest.raises(ResourceNotFoundError) as ex:
             client.get_token(unknown, ["chat"])

@@ -12,6 +12,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+use tessera_server::FileConfig;
 
 /// How long the whole pytest run may take before it is killed.
 const PYTEST_TIMEOUT: Duration = Duration::from_secs(15 * 60);
@@ -64,7 +65,14 @@ fn run_pytest(python: &Path, env: &[(&str, String)]) -> ExitStatus {
         _ => "127.0.0.1,localhost".to_owned(),
     };
     let mut child = Command::new(python)
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/conformance"])
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/conformance",
+        ])
         .current_dir(&root)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("NO_PROXY", &no_proxy)
@@ -101,7 +109,16 @@ fn run_pytest(python: &Path, env: &[(&str, String)]) -> ExitStatus {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_identity_sdk_conforms() {
-    let server = Server::start_with(Options::default()).await;
+    // The suite presents wrong keys, tampered signatures and dead tokens on purpose, far more than the default
+    // 20 failed authentications a minute that one address may make before it gets 429s.
+    let server = Server::start_with(Options {
+        file: FileConfig {
+            auth_failure_limit: Some(100_000),
+            ..FileConfig::default()
+        },
+        ..Options::default()
+    })
+    .await;
     let ca = server
         .running
         .ca_cert
