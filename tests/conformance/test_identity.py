@@ -3,6 +3,8 @@ their scopes and lifetimes, the 400/401/404 errors, revocation and deletion (che
 and account isolation."""
 
 import base64
+import hashlib
+import hmac
 import os
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -381,3 +383,38 @@ def test_a_user_token_is_not_a_service_credential(client, http, endpoint):
     )
     assert resp.status_code in (401, 403), f"{resp.status_code} {resp.text}"
     error_of(resp.headers, resp.text)
+
+
+def signed_post(http, endpoint, access_key, path, date):
+    """``POST path`` with an empty body, signed as WIRE-SPEC §2.3 says (for dates the SDK would not send)."""
+    host = endpoint.split("://", 1)[1]
+    content_hash = base64.b64encode(hashlib.sha256(b"").digest()).decode()
+    x_ms_date = format_datetime(date, usegmt=True)
+    string_to_sign = f"POST\n{path}\n{x_ms_date};{host};{content_hash}"
+    signature = base64.b64encode(
+        hmac.new(base64.b64decode(access_key), string_to_sign.encode(), hashlib.sha256).digest()
+    ).decode()
+    return http.post(
+        endpoint + path,
+        headers={
+            "x-ms-date": x_ms_date,
+            "x-ms-content-sha256": content_hash,
+            "Authorization": f"HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature={signature}",
+        },
+        data=b"",
+        timeout=HTTP_TIMEOUT,
+    )
+
+
+def test_a_signature_outside_the_date_window_is_refused(http, endpoint, access_key):
+    path = "/identities?api-version=2023-10-01"
+    now = datetime.now(timezone.utc)
+    # The signer is right: signed now, it creates an identity.
+    resp = signed_post(http, endpoint, access_key, path, now)
+    assert resp.status_code == 201, f"{resp.status_code} {resp.text}"
+    identity_parts(resp.json()["identity"]["id"])
+    # A captured request replayed hours later, or dated far ahead, is refused.
+    for skew in [timedelta(hours=-2), timedelta(hours=2)]:
+        resp = signed_post(http, endpoint, access_key, path, now + skew)
+        assert resp.status_code == 401, f"x-ms-date {skew}: {resp.status_code} {resp.text}"
+        error_of(resp.headers, resp.text)
