@@ -15,6 +15,9 @@
 //!
 //! Databases are created with the `createdb` client from the same installation, so this crate needs neither a
 //! database driver nor an async runtime. [`sqlite_url`] is the SQLite counterpart, for symmetry.
+//!
+//! [`python_venv`] builds (once, shared by every test process) the Python virtualenv of a suite that drives an
+//! official Python SDK against a running server.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -46,6 +49,148 @@ pub fn postgres_url() -> String {
 /// `sqlite://DIR/tessera.db`: the URL of a SQLite database file in `dir` (created on first open).
 pub fn sqlite_url(dir: &Path) -> String {
     format!("sqlite://{}", dir.join("tessera.db").display())
+}
+
+/// The Python interpreter that builds virtualenvs.
+const PYTHON: &str = "python3";
+
+/// The name of the file, inside a virtualenv, that records what it was built from.
+const VENV_STAMP: &str = "tessera-requirements.txt";
+
+/// A Python virtualenv with exactly the packages pinned in `requirements` installed, and returns its directory
+/// (its interpreter is `bin/python` in it).
+///
+/// The virtualenv lives in the workspace's target directory (`CARGO_TARGET_DIR` if set, else `target/`), named after
+/// the directory holding `requirements`: `tests/conformance/requirements.txt` gives `target/conformance-venv`. It is
+/// built with `python3 -m venv` and `pip install -r requirements` (pip's ordinary client and configuration), and
+/// rebuilt from scratch whenever the content of `requirements` or the Python version changed since it was built
+/// (it keeps a copy of both). Test processes that call this at the same time wait for each other on an exclusive
+/// lock of a file next to the virtualenv, so the build happens once.
+///
+/// # Panics
+///
+/// If `requirements` cannot be read, if `python3` or its `venv` module is missing, or if pip fails; the message
+/// says what to install and carries the tools' output.
+pub fn python_venv(requirements: &Path) -> PathBuf {
+    match build_python_venv(requirements) {
+        Ok(venv) => venv,
+        Err(message) => panic!("{message}"),
+    }
+}
+
+/// The workspace's target directory.
+fn target_dir() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // crates/testkit → the workspace root.
+    let workspace = manifest.ancestors().nth(2).unwrap_or(manifest);
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => workspace.join(dir),
+        _ => workspace.join("target"),
+    }
+}
+
+fn build_python_venv(requirements: &Path) -> Result<PathBuf, String> {
+    let requirements = requirements
+        .canonicalize()
+        .map_err(|e| format!("could not find {}: {e}", requirements.display()))?;
+    let wanted = std::fs::read_to_string(&requirements)
+        .map_err(|e| format!("could not read {}: {e}", requirements.display()))?;
+    let suite = requirements
+        .parent()
+        .and_then(Path::file_name)
+        .and_then(|name| name.to_str())
+        .unwrap_or("python");
+    let target = target_dir();
+    std::fs::create_dir_all(&target).map_err(|e| format!("could not create {}: {e}", target.display()))?;
+    let venv = target.join(format!("{suite}-venv"));
+
+    let version = python_version()?;
+    let stamp = format!("# {version}\n{wanted}");
+
+    // Held until the end of this function: other processes wait here while one builds.
+    let lock_path = target.join(format!("{suite}-venv.lock"));
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("could not open {}: {e}", lock_path.display()))?;
+    lock.lock()
+        .map_err(|e| format!("could not lock {}: {e}", lock_path.display()))?;
+
+    let python = venv.join("bin/python");
+    let built = std::fs::read_to_string(venv.join(VENV_STAMP)).unwrap_or_default();
+    if built == stamp && python.is_file() {
+        return Ok(venv);
+    }
+    if venv.exists() {
+        std::fs::remove_dir_all(&venv)
+            .map_err(|e| format!("could not remove the stale {}: {e}", venv.display()))?;
+    }
+    let mut create = Command::new(PYTHON);
+    create.args(["-m", "venv"]).arg(&venv);
+    run_tool(create, "create the virtualenv").map_err(|e| {
+        format!(
+            "{e}\nThe Python `venv` module (with ensurepip) is needed: install Debian's python3-venv package"
+        )
+    })?;
+    let mut install = Command::new(&python);
+    install
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--no-input",
+            "-r",
+        ])
+        .arg(&requirements);
+    run_tool(install, "install the Python requirements")?;
+    // Written last: a build that was interrupted has no stamp and is redone.
+    std::fs::write(venv.join(VENV_STAMP), &stamp)
+        .map_err(|e| format!("could not write {}: {e}", venv.join(VENV_STAMP).display()))?;
+    Ok(venv)
+}
+
+/// `python3 --version`, e.g. `Python 3.11.7`.
+fn python_version() -> Result<String, String> {
+    let missing = |detail: String| {
+        format!(
+            "`{PYTHON} --version` failed ({detail}): the Python SDK suites need Python 3.11 or later with venv and \
+             pip; install Debian's python3, python3-venv and python3-pip packages"
+        )
+    };
+    let out = Command::new(PYTHON)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| missing(e.to_string()))?;
+    if !out.status.success() {
+        return Err(missing(output_text(&out)));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Runs a Python tool to completion; `Err` carries what it printed.
+fn run_tool(mut cmd: Command, what: &str) -> Result<(), String> {
+    let shown = format!(
+        "{} {}",
+        cmd.get_program().to_string_lossy(),
+        cmd.get_args()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    cmd.stdin(Stdio::null()).env("PIP_DISABLE_PIP_VERSION_CHECK", "1");
+    match cmd.output() {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(format!(
+            "could not {what}: `{shown}` failed ({}): {}",
+            out.status,
+            output_text(&out)
+        )),
+        Err(e) => Err(format!("could not {what}: could not run `{shown}`: {e}")),
+    }
 }
 
 static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();

@@ -1,0 +1,153 @@
+//! ACS Identity conformance: the official Python SDK (`azure-communication-identity` 1.5.0, unmodified, from the
+//! pinned `tests/conformance/requirements.txt`) run by pytest against a real Tessera over HTTPS. The test starts the
+//! server, creates two Communication accounts, builds the virtualenv (crates/testkit `python_venv`), runs
+//! `python -m pytest -q tests/conformance` with the accounts' connection strings in the environment, prints pytest's
+//! output line by line, and fails when pytest does.
+
+mod common;
+
+use common::{Options, Server, communication_id};
+use reqwest::{Method, StatusCode};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+use tessera_server::FileConfig;
+
+/// How long the whole pytest run may take before it is killed.
+const PYTEST_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// An account's connection string and key, from its creation answer.
+struct Credentials {
+    connection_string: String,
+    key: String,
+}
+
+async fn create_account(server: &Server, name: &str) -> Credentials {
+    let body = server
+        .admin(Method::PUT, &format!("/admin{}", communication_id(name)), None)
+        .await
+        .ok(StatusCode::CREATED)
+        .json();
+    let field = |v: &serde_json::Value, what: &str| {
+        v.as_str()
+            .unwrap_or_else(|| panic!("the creation answer has no {what}: {body}"))
+            .to_owned()
+    };
+    Credentials {
+        connection_string: field(&body["connectionString"], "connectionString"),
+        key: field(&body["keys"]["key1"], "keys.key1"),
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Copies a child's output to this test's output (captured by the test harness unless `--nocapture`), line by line.
+fn echo(stream: impl Read) {
+    for line in BufReader::new(stream).lines() {
+        match line {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                println!("[could not read pytest's output: {e}]");
+                break;
+            }
+        }
+    }
+}
+
+/// Runs pytest to completion (killing it after [`PYTEST_TIMEOUT`]) and returns its exit status.
+fn run_pytest(python: &Path, env: &[(&str, String)]) -> ExitStatus {
+    let root = workspace_root();
+    let no_proxy = match std::env::var("NO_PROXY").or_else(|_| std::env::var("no_proxy")) {
+        Ok(v) if !v.is_empty() => format!("{v},127.0.0.1,localhost"),
+        _ => "127.0.0.1,localhost".to_owned(),
+    };
+    let mut child = Command::new(python)
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/conformance",
+        ])
+        .current_dir(&root)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("NO_PROXY", &no_proxy)
+        .env("no_proxy", &no_proxy)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONNOUSERSITE", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not run {}: {e}", python.display()));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let started = Instant::now();
+    // Threads spawned here inherit the test's output capture.
+    std::thread::scope(|scope| {
+        scope.spawn(|| echo(stdout));
+        scope.spawn(|| echo(stderr));
+        loop {
+            match child.try_wait().expect("wait for pytest") {
+                Some(status) => return status,
+                None if started.elapsed() > PYTEST_TIMEOUT => {
+                    let _ = child.kill();
+                    let status = child.wait().expect("wait for the killed pytest");
+                    println!("[pytest killed after {PYTEST_TIMEOUT:?}]");
+                    return status;
+                }
+                None => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_identity_sdk_conforms() {
+    // The suite presents wrong keys, tampered signatures and dead tokens on purpose, far more than the default
+    // 20 failed authentications a minute that one address may make before it gets 429s.
+    let server = Server::start_with(Options {
+        file: FileConfig {
+            auth_failure_limit: Some(100_000),
+            ..FileConfig::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let ca = server
+        .running
+        .ca_cert
+        .clone()
+        .expect("the test server serves HTTPS with a generated CA");
+    let a = create_account(&server, "conformance-a").await;
+    let b = create_account(&server, "conformance-b").await;
+    let endpoint = server.base.trim_end_matches('/').to_owned();
+    assert!(
+        a.connection_string.starts_with(&format!("endpoint={endpoint}")),
+        "the connection string names the server: {} vs {endpoint}",
+        a.connection_string
+    );
+
+    let env = [
+        ("TESSERA_ENDPOINT", endpoint),
+        ("TESSERA_CONNECTION_STRING", a.connection_string),
+        ("TESSERA_CONNECTION_STRING_B", b.connection_string),
+        ("TESSERA_ACCESS_KEY", a.key),
+        ("REQUESTS_CA_BUNDLE", ca.display().to_string()),
+    ];
+    // pip and pytest block; the server keeps running on the runtime's worker threads meanwhile.
+    let status = tokio::task::block_in_place(|| {
+        let requirements = workspace_root().join("tests/conformance/requirements.txt");
+        let venv = tessera_testkit::python_venv(&requirements);
+        run_pytest(&venv.join("bin/python"), &env)
+    });
+    assert!(
+        status.success(),
+        "the ACS conformance suite failed ({status}); pytest's output is above"
+    );
+}
