@@ -63,6 +63,12 @@ pub enum DomainError {
         /// Inclusive upper bound, minutes.
         max: i64,
     },
+    /// A large person group id that breaks `^[a-z0-9-_]{1,64}$`.
+    #[error("invalid group id {0:?}: use 1 to 64 characters from a-z, 0-9, - and _")]
+    InvalidGroupId(String),
+    /// A group or person name, or its userData, out of bounds.
+    #[error("{0}")]
+    InvalidName(String),
     /// Flags for an ISV grant must be approved for the account first.
     #[error("the account must hold {0} before it can grant it")]
     FlagNotHeld(String),
@@ -87,6 +93,8 @@ impl DomainError {
             Self::InvalidTokenLifetime { .. } => "InvalidTokenLifetime",
             Self::NoScopes => "NoScopes",
             Self::InvalidSessionLifetime { .. } => "InvalidSessionLifetime",
+            Self::InvalidGroupId(_) => "InvalidGroupId",
+            Self::InvalidName(_) => "BadArgument",
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod arm;
 pub mod audit;
 pub mod claims;
 pub mod error;
+pub mod face;
 pub mod flags;
 pub mod identity;
 pub mod policy;

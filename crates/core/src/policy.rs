@@ -176,6 +176,32 @@ pub fn decide(
     })
 }
 
+/// Decides a requirement: every clause must be met, each by any one of its flags (tried in order). On success,
+/// the flag that met each clause and its grant; on refusal, the first unmet clause's first flag and why.
+pub fn decide_requirement(
+    requirement: &[FlagSet],
+    caller: &Account,
+    token: Option<TokenEvidence<'_>>,
+) -> Result<Vec<(FeatureFlag, Grant)>, (FeatureFlag, DenyReason)> {
+    let mut grants = Vec::with_capacity(requirement.len());
+    for clause in requirement {
+        let mut refusal = None;
+        let granted = clause.iter().find_map(|flag| match decide(flag, caller, token) {
+            Ok(grant) => Some((flag, grant)),
+            Err(reason) => {
+                refusal.get_or_insert((flag, reason));
+                None
+            }
+        });
+        match (granted, refusal) {
+            (Some(grant), _) => grants.push(grant),
+            (None, Some(refusal)) => return Err(refusal),
+            (None, None) => {}
+        }
+    }
+    Ok(grants)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,5 +402,33 @@ mod tests {
             decide(FaceIdentification, &client, ev),
             Err(DenyReason::IsvNotActive)
         );
+    }
+
+    #[test]
+    fn requirements_need_every_clause_and_any_flag_of_each() {
+        let isv = isv(flags(&[FaceIdentification, FaceVerification]));
+        let client = face("client1", flags(&[FaceVerification]));
+        let either = [flags(&[FaceIdentification, FaceVerification])];
+        // The account's own Verification approval meets "either".
+        assert_eq!(
+            decide_requirement(&either, &client, None),
+            Ok(vec![(FaceVerification, Grant::OwnApproval)])
+        );
+        // Identification and HighRisk: the token grants the first, nothing grants the second.
+        let claims = token(&client, &isv, flags(&[FaceIdentification]));
+        let ev = Some(TokenEvidence {
+            claims: &claims,
+            isv: Some(&isv),
+        });
+        let both = [flags(&[FaceIdentification]), flags(&[LimitedAccessHighRisk])];
+        assert_eq!(
+            decide_requirement(&both, &client, ev),
+            Err((LimitedAccessHighRisk, DenyReason::FlagNotInToken))
+        );
+        assert_eq!(
+            decide_requirement(&both[..1], &client, ev).map(|g| g.len()),
+            Ok(1)
+        );
+        assert_eq!(decide_requirement(&[], &client, None), Ok(vec![]));
     }
 }

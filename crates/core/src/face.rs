@@ -1,0 +1,169 @@
+//! The Face service's domain: which Limited Access flags each operation needs (one table, [`FaceOperation`]),
+//! and the identifiers and names of large person groups and their persons.
+//!
+//! | operation | needs (every row: one of the flags listed) |
+//! |---|---|
+//! | `detect` without face ids (`returnFaceId=false`) | nothing |
+//! | `detect` with face ids (`returnFaceId=true`, the v1.0 SDK's default) | `Face.Identification` or `Face.Verification` |
+//! | `identify` | `Face.Identification` |
+//! | `findsimilars` among given face ids | `Face.Identification` |
+//! | `findsimilars` against a large face list | `Face.Identification`, **and** `LimitedAccess.HighRisk` |
+//! | `verify` (face to face, face to person) | `Face.Verification` |
+//! | person groups, persons, enrolment, training | nothing (they return no identity decision) |
+//!
+//! `LimitedAccess.HighRisk` marks one-to-many search over an arbitrary collection of faces that are not enrolled
+//! persons (a face list): the use that turns face recognition into a face search engine. Identification against
+//! persons a customer enrolled, and verification, are the approved features themselves.
+
+use crate::error::DomainError;
+use crate::flags::{FeatureFlag, FlagSet};
+
+/// A Face operation that may be gated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FaceOperation {
+    /// Detection; with face ids the result can be fed to identification or verification.
+    Detect {
+        /// Whether face ids are returned.
+        return_face_id: bool,
+    },
+    /// One-to-many identification against a large person group.
+    Identify,
+    /// Similar faces among given face ids, or in a large face list.
+    FindSimilar {
+        /// Whether the candidates are a large face list (a stored collection) rather than given face ids.
+        in_face_list: bool,
+    },
+    /// One-to-one verification (face to face, or face to person).
+    Verify,
+    /// Group, person, enrolment and training management.
+    Manage,
+}
+
+const IDENTIFICATION: FlagSet = FlagSet::EMPTY.with(FeatureFlag::FaceIdentification);
+const VERIFICATION: FlagSet = FlagSet::EMPTY.with(FeatureFlag::FaceVerification);
+const EITHER: FlagSet = IDENTIFICATION.with(FeatureFlag::FaceVerification);
+const HIGH_RISK: FlagSet = FlagSet::EMPTY.with(FeatureFlag::LimitedAccessHighRisk);
+
+impl FaceOperation {
+    /// What the operation needs: every clause, each met by any one of its flags (see the module's table).
+    pub const fn requirement(self) -> &'static [FlagSet] {
+        match self {
+            Self::Detect {
+                return_face_id: false,
+            }
+            | Self::Manage => &[],
+            Self::Detect { return_face_id: true } => &[EITHER],
+            Self::Identify | Self::FindSimilar { in_face_list: false } => &[IDENTIFICATION],
+            Self::FindSimilar { in_face_list: true } => &[IDENTIFICATION, HIGH_RISK],
+            Self::Verify => &[VERIFICATION],
+        }
+    }
+
+    /// The name recorded in the audit log.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Detect {
+                return_face_id: false,
+            } => "face.detect",
+            Self::Detect { return_face_id: true } => "face.detect.faceId",
+            Self::Identify => "face.identify",
+            Self::FindSimilar { in_face_list: false } => "face.findSimilar",
+            Self::FindSimilar { in_face_list: true } => "face.findSimilar.faceList",
+            Self::Verify => "face.verify",
+            Self::Manage => "face.manage",
+        }
+    }
+}
+
+/// Longest group id, characters (the SDKs check it client-side too).
+pub const MAX_GROUP_ID_CHARS: usize = 64;
+/// Longest group or person name, characters (Azure's limit).
+pub const MAX_NAME_CHARS: usize = 128;
+/// Longest `userData`, characters (Azure's limit for groups and persons).
+pub const MAX_USER_DATA_CHARS: usize = 16 * 1024;
+
+/// A large person group's id: `^[a-z0-9-_]{1,64}$`, chosen by the caller, unique within its account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupId(String);
+
+impl GroupId {
+    /// Parses an id.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let valid = !raw.is_empty()
+            && raw.len() <= MAX_GROUP_ID_CHARS
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if valid {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(DomainError::InvalidGroupId(raw.chars().take(80).collect()))
+        }
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Checks a group or person name (1 to 128 characters, no control characters) and its optional `userData`.
+pub fn check_name_and_user_data(name: &str, user_data: Option<&str>) -> Result<(), DomainError> {
+    let count = name.chars().count();
+    if count == 0 || count > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(DomainError::InvalidName(format!(
+            "a name is 1 to {MAX_NAME_CHARS} characters without control characters"
+        )));
+    }
+    if user_data.is_some_and(|d| d.chars().count() > MAX_USER_DATA_CHARS) {
+        return Err(DomainError::InvalidName(format!(
+            "userData is at most {MAX_USER_DATA_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use FeatureFlag::*;
+
+    #[test]
+    fn the_table() {
+        let flags = |op: FaceOperation| -> Vec<Vec<FeatureFlag>> {
+            op.requirement().iter().map(|c| c.iter().collect()).collect()
+        };
+        assert!(
+            flags(FaceOperation::Detect {
+                return_face_id: false
+            })
+            .is_empty()
+        );
+        assert_eq!(
+            flags(FaceOperation::Detect { return_face_id: true }),
+            [vec![FaceIdentification, FaceVerification]]
+        );
+        assert_eq!(flags(FaceOperation::Identify), [vec![FaceIdentification]]);
+        assert_eq!(flags(FaceOperation::Verify), [vec![FaceVerification]]);
+        assert_eq!(
+            flags(FaceOperation::FindSimilar { in_face_list: true }),
+            [vec![FaceIdentification], vec![LimitedAccessHighRisk]]
+        );
+        assert!(flags(FaceOperation::Manage).is_empty());
+    }
+
+    #[test]
+    fn group_ids_and_names() {
+        for ok in ["grp-1", "a", "x_y-0", &"a".repeat(64)] {
+            assert_eq!(GroupId::parse(ok).unwrap().as_str(), ok);
+        }
+        for bad in ["", "Grp", "a b", "a/b", "é", &"a".repeat(65)] {
+            assert_eq!(GroupId::parse(bad).unwrap_err().code(), "InvalidGroupId", "{bad}");
+        }
+        assert!(check_name_and_user_data("Alice", Some("x")).is_ok());
+        assert!(check_name_and_user_data("", None).is_err());
+        assert!(check_name_and_user_data(&"n".repeat(129), None).is_err());
+        assert!(check_name_and_user_data("a\nb", None).is_err());
+        assert!(check_name_and_user_data("a", Some(&"d".repeat(16 * 1024 + 1))).is_err());
+    }
+}
