@@ -123,6 +123,61 @@ pub fn check_name_and_user_data(name: &str, user_data: Option<&str>) -> Result<(
     Ok(())
 }
 
+/// The recognition models Tessera answers for (every one is served by the same SFace network; the name is
+/// recorded and echoed, as clients choose it per group).
+pub const RECOGNITION_MODELS: [&str; 4] = [
+    "recognition_01",
+    "recognition_02",
+    "recognition_03",
+    "recognition_04",
+];
+
+/// Checks a `recognitionModel` value.
+pub fn check_recognition_model(model: &str) -> Result<(), DomainError> {
+    if RECOGNITION_MODELS.contains(&model) {
+        Ok(())
+    } else {
+        Err(DomainError::InvalidName(format!(
+            "recognitionModel must be one of {}",
+            RECOGNITION_MODELS.join(", ")
+        )))
+    }
+}
+
+/// A large person group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LargePersonGroup {
+    /// The owning account.
+    pub account: uuid::Uuid,
+    /// Its id, unique within the account.
+    pub id: GroupId,
+    /// Display name.
+    pub name: String,
+    /// Caller's data.
+    pub user_data: Option<String>,
+    /// The recognition model named at creation.
+    pub recognition_model: String,
+    /// Creation time.
+    pub created_at: crate::Timestamp,
+}
+
+/// A person in a large person group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    /// Random id.
+    pub id: uuid::Uuid,
+    /// The owning account.
+    pub account: uuid::Uuid,
+    /// Its group.
+    pub group: GroupId,
+    /// Display name.
+    pub name: String,
+    /// Caller's data.
+    pub user_data: Option<String>,
+    /// Creation time.
+    pub created_at: crate::Timestamp,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

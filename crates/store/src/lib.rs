@@ -19,6 +19,7 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use tessera_core::FlagSet;
 use tessera_core::audit::{Event, NewEvent, Outcome};
+use tessera_core::face::{GroupId, LargePersonGroup, Person};
 use tessera_core::identity::{Identity, IdentityId, IdentityName};
 use tessera_core::secret::KeyHash;
 use tessera_core::session::{EndReason, Session};
@@ -155,6 +156,42 @@ pub trait Store: Send + Sync + 'static {
     async fn advance_session(&self, id: &str, generation: i64, secret: &KeyHash) -> Result<bool>;
     /// Ends a session, unless it has ended already.
     async fn end_session(&self, id: &str, reason: EndReason, now: Timestamp) -> Result<()>;
+
+    /// Creates a large person group. `Conflict` if the account has one with this id.
+    async fn create_group(&self, group: &LargePersonGroup) -> Result<()>;
+    /// Looks a group of `account` up.
+    async fn group(&self, account: Uuid, id: &GroupId) -> Result<Option<LargePersonGroup>>;
+    /// Lists an account's groups by id, after `after`.
+    async fn list_groups(
+        &self,
+        account: Uuid,
+        after: Option<&GroupId>,
+        limit: u32,
+    ) -> Result<Vec<LargePersonGroup>>;
+    /// Replaces a group's name and user data. `NotFound` if there is no such group.
+    async fn update_group(
+        &self,
+        account: Uuid,
+        id: &GroupId,
+        name: &str,
+        user_data: Option<&str>,
+    ) -> Result<()>;
+    /// Deletes a group and its persons. `NotFound` if there is no such group.
+    async fn delete_group(&self, account: Uuid, id: &GroupId) -> Result<()>;
+    /// Creates a person. `NotFound` if its group does not exist.
+    async fn create_person(&self, person: &Person) -> Result<()>;
+    /// Looks a person of a group up.
+    async fn person(&self, account: Uuid, group: &GroupId, id: Uuid) -> Result<Option<Person>>;
+    /// Lists a group's persons by id, after `after`.
+    async fn list_persons(
+        &self,
+        account: Uuid,
+        group: &GroupId,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Person>>;
+    /// Deletes a person. `NotFound` if there is no such person in the group.
+    async fn delete_person(&self, account: Uuid, group: &GroupId, id: Uuid) -> Result<()>;
 
     /// Seals and appends events to the audit chain in one transaction, after any other writer's.
     async fn append_audit(&self, events: Vec<NewEvent>) -> Result<Vec<Event>>;

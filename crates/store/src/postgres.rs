@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::time::Duration;
 use tessera_core::audit::{Event, GENESIS_HASH, Head, NewEvent};
+use tessera_core::face::{GroupId, LargePersonGroup, Person};
 use tessera_core::identity::{Identity, IdentityId, IdentityName};
 use tessera_core::secret::KeyHash;
 use tessera_core::session::{EndReason, Session};
@@ -410,6 +411,157 @@ impl Store for PgStore {
         .bind(id)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    async fn create_group(&self, group: &LargePersonGroup) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO large_person_groups (account_id, group_id, name, user_data, recognition_model, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(group.account.to_string())
+        .bind(group.id.as_str())
+        .bind(&group.name)
+        .bind(group.user_data.as_deref())
+        .bind(&group.recognition_model)
+        .bind(group.created_at.millis())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::unique(e, "a large person group with this id exists"))?;
+        Ok(())
+    }
+
+    async fn group(&self, account: Uuid, id: &GroupId) -> Result<Option<LargePersonGroup>> {
+        let row = sqlx::query("SELECT * FROM large_person_groups WHERE account_id = $1 AND group_id = $2")
+            .bind(account.to_string())
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(rows::group).transpose()
+    }
+
+    async fn list_groups(
+        &self,
+        account: Uuid,
+        after: Option<&GroupId>,
+        limit: u32,
+    ) -> Result<Vec<LargePersonGroup>> {
+        let rows = sqlx::query(
+            "SELECT * FROM large_person_groups WHERE account_id = $1 AND group_id > $2 ORDER BY group_id LIMIT $3",
+        )
+        .bind(account.to_string())
+        .bind(after.map_or("", GroupId::as_str))
+        .bind(i64::from(limit.clamp(1, 1000)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::group).collect()
+    }
+
+    async fn update_group(
+        &self,
+        account: Uuid,
+        id: &GroupId,
+        name: &str,
+        user_data: Option<&str>,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE large_person_groups SET name = $1, user_data = $2 WHERE account_id = $3 AND group_id = $4",
+        )
+        .bind(name)
+        .bind(user_data)
+        .bind(account.to_string())
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "large person group {}",
+                id.as_str()
+            )));
+        }
+        Ok(())
+    }
+
+    async fn delete_group(&self, account: Uuid, id: &GroupId) -> Result<()> {
+        let done = sqlx::query("DELETE FROM large_person_groups WHERE account_id = $1 AND group_id = $2")
+            .bind(account.to_string())
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "large person group {}",
+                id.as_str()
+            )));
+        }
+        Ok(())
+    }
+
+    async fn create_person(&self, person: &Person) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO face_persons (id, account_id, group_id, name, user_data, created_at)
+             SELECT $1, $2, $3, $4, $5, $6
+             WHERE EXISTS (SELECT 1 FROM large_person_groups WHERE account_id = $2 AND group_id = $3)",
+        )
+        .bind(person.id.to_string())
+        .bind(person.account.to_string())
+        .bind(person.group.as_str())
+        .bind(&person.name)
+        .bind(person.user_data.as_deref())
+        .bind(person.created_at.millis())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::unique(e, "a person with this id exists"))
+        .and_then(|done| match done.rows_affected() {
+            0 => Err(StoreError::NotFound(format!(
+                "large person group {}",
+                person.group.as_str()
+            ))),
+            _ => Ok(()),
+        })
+    }
+
+    async fn person(&self, account: Uuid, group: &GroupId, id: Uuid) -> Result<Option<Person>> {
+        let row =
+            sqlx::query("SELECT * FROM face_persons WHERE id = $1 AND account_id = $2 AND group_id = $3")
+                .bind(id.to_string())
+                .bind(account.to_string())
+                .bind(group.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        row.as_ref().map(rows::person).transpose()
+    }
+
+    async fn list_persons(
+        &self,
+        account: Uuid,
+        group: &GroupId,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Person>> {
+        let rows = sqlx::query(
+            "SELECT * FROM face_persons WHERE account_id = $1 AND group_id = $2 AND id > $3 ORDER BY id LIMIT $4",
+        )
+        .bind(account.to_string())
+        .bind(group.as_str())
+        .bind(after.map(|a| a.to_string()).unwrap_or_default())
+        .bind(i64::from(limit.clamp(1, 1000)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::person).collect()
+    }
+
+    async fn delete_person(&self, account: Uuid, group: &GroupId, id: Uuid) -> Result<()> {
+        let done =
+            sqlx::query("DELETE FROM face_persons WHERE id = $1 AND account_id = $2 AND group_id = $3")
+                .bind(id.to_string())
+                .bind(account.to_string())
+                .bind(group.as_str())
+                .execute(&self.pool)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("person {id}")));
+        }
         Ok(())
     }
 

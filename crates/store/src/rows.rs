@@ -4,6 +4,7 @@
 use crate::{Result, StoreError};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 use tessera_core::audit::{Event, Outcome};
+use tessera_core::face::{GroupId, LargePersonGroup, Person};
 use tessera_core::identity::{Identity, IdentityId, IdentityKind, IdentityName};
 use tessera_core::session::{EndReason, Session};
 use tessera_core::{Account, FlagSet, IsvGrant, KeySlot, ResourceId, Timestamp};
@@ -190,6 +191,48 @@ where
         generation: col(row, "generation")?,
         ended,
     })
+}
+
+pub(crate) fn group<R>(row: &R) -> Result<LargePersonGroup>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decodes<R>,
+    Option<String>: Decodes<R>,
+    i64: Decodes<R>,
+{
+    Ok(LargePersonGroup {
+        account: uuid(&col::<R, String>(row, "account_id")?)?,
+        id: GroupId::parse(&col::<R, String>(row, "group_id")?)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        name: col(row, "name")?,
+        user_data: col(row, "user_data")?,
+        recognition_model: col(row, "recognition_model")?,
+        created_at: Timestamp::from_millis(col(row, "created_at")?),
+    })
+}
+
+pub(crate) fn person<R>(row: &R) -> Result<Person>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decodes<R>,
+    Option<String>: Decodes<R>,
+    i64: Decodes<R>,
+{
+    Ok(Person {
+        id: uuid(&col::<R, String>(row, "id")?)?,
+        account: uuid(&col::<R, String>(row, "account_id")?)?,
+        group: GroupId::parse(&col::<R, String>(row, "group_id")?)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        name: col(row, "name")?,
+        user_data: col(row, "user_data")?,
+        created_at: Timestamp::from_millis(col(row, "created_at")?),
+    })
+}
+
+fn uuid(s: &str) -> Result<uuid::Uuid> {
+    uuid::Uuid::parse_str(s).map_err(|_| corrupt("uuid"))
 }
 
 pub(crate) fn sealed_access_key<R>(row: &R) -> Result<crate::SealedAccessKey>

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use tessera_core::audit::{ChainVerifier, Event, GENESIS_HASH, NewEvent, Outcome};
+use tessera_core::face::{GroupId, LargePersonGroup, Person};
 use tessera_core::identity::{Identity, IdentityId, IdentityKind, IdentityName};
 use tessera_core::secret::KeyHash;
 use tessera_core::session::{EndReason, Session};
@@ -128,6 +129,7 @@ suite!(
     identities_list_in_id_order,
     sealed_access_keys_of_enabled_communication_accounts,
     refresh_sessions_advance_once_per_generation,
+    person_groups_and_persons_belong_to_one_account,
 );
 
 // ---- fixtures ----
@@ -1008,6 +1010,126 @@ fn new_identity(account: &Account, n: u128, name: Option<&str>, kind: IdentityKi
         revocation: 0,
         deleted_at: None,
     }
+}
+
+async fn person_groups_and_persons_belong_to_one_account(db: Db) {
+    let store = db.store.as_ref();
+    let (a, b) = (account(face_id("rg", "face-a")), account(face_id("rg", "face-b")));
+    for acct in [&a, &b] {
+        store.create_account(acct, &[], T0).await.unwrap();
+    }
+    let gid = |s: &str| GroupId::parse(s).unwrap();
+    let group = |acct: &Account, id: &str| LargePersonGroup {
+        account: acct.id,
+        id: gid(id),
+        name: format!("group {id}"),
+        user_data: Some("ud".into()),
+        recognition_model: "recognition_04".into(),
+        created_at: T0,
+    };
+    for id in ["g3", "g1", "g2"] {
+        store.create_group(&group(&a, id)).await.unwrap();
+    }
+    store.create_group(&group(&b, "g1")).await.unwrap();
+    assert!(matches!(
+        store.create_group(&group(&a, "g1")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.group(a.id, &gid("g1")).await.unwrap(),
+        Some(group(&a, "g1"))
+    );
+    assert_eq!(store.group(a.id, &gid("nope")).await.unwrap(), None);
+    let page: Vec<String> = store
+        .list_groups(a.id, Some(&gid("g1")), 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|g| g.id.as_str().to_owned())
+        .collect();
+    assert_eq!(page, ["g2", "g3"]);
+    store
+        .update_group(a.id, &gid("g1"), "renamed", None)
+        .await
+        .unwrap();
+    let updated = store.group(a.id, &gid("g1")).await.unwrap().unwrap();
+    assert_eq!((updated.name.as_str(), updated.user_data), ("renamed", None));
+    assert_eq!(
+        store.group(b.id, &gid("g1")).await.unwrap().unwrap().name,
+        "group g1"
+    );
+
+    let person = |n: u128, acct: &Account, group: &str| Person {
+        id: Uuid::from_u128(n),
+        account: acct.id,
+        group: gid(group),
+        name: format!("p{n}"),
+        user_data: None,
+        created_at: T0,
+    };
+    for n in [3, 1, 2] {
+        store.create_person(&person(n, &a, "g1")).await.unwrap();
+    }
+    assert!(matches!(
+        store.create_person(&person(9, &a, "missing")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(
+        matches!(
+            store.create_person(&person(9, &b, "g2")).await,
+            Err(StoreError::NotFound(_))
+        ),
+        "B has no group g2"
+    );
+    assert_eq!(
+        store.person(a.id, &gid("g1"), Uuid::from_u128(1)).await.unwrap(),
+        Some(person(1, &a, "g1"))
+    );
+    assert_eq!(
+        store.person(b.id, &gid("g1"), Uuid::from_u128(1)).await.unwrap(),
+        None,
+        "not B's"
+    );
+    let listed: Vec<Uuid> = store
+        .list_persons(a.id, &gid("g1"), Some(Uuid::from_u128(1)), 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(listed, [Uuid::from_u128(2), Uuid::from_u128(3)]);
+    assert!(matches!(
+        store.delete_person(b.id, &gid("g1"), Uuid::from_u128(1)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    store
+        .delete_person(a.id, &gid("g1"), Uuid::from_u128(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.person(a.id, &gid("g1"), Uuid::from_u128(1)).await.unwrap(),
+        None
+    );
+
+    // Deleting a group deletes its persons; the other account's group of the same id is untouched.
+    store.delete_group(a.id, &gid("g1")).await.unwrap();
+    assert_eq!(
+        store.person(a.id, &gid("g1"), Uuid::from_u128(2)).await.unwrap(),
+        None
+    );
+    assert!(matches!(
+        store.delete_group(a.id, &gid("g1")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store.group(b.id, &gid("g1")).await.unwrap().is_some());
+    store.create_group(&group(&a, "g1")).await.unwrap();
+    assert!(
+        store
+            .list_persons(a.id, &gid("g1"), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn refresh_sessions_advance_once_per_generation(db: Db) {
