@@ -49,6 +49,18 @@ pub mod action {
     pub const USER_TOKEN_REFRESH: &str = "userToken.refresh";
     /// A refresh session ended (reuse detected, or sign-out).
     pub const SESSION_END: &str = "userToken.sessionEnd";
+    /// Face: a large person group was created.
+    pub const FACE_GROUP_CREATE: &str = "face.largePersonGroup.create";
+    /// Face: a large person group was renamed or its user data changed.
+    pub const FACE_GROUP_UPDATE: &str = "face.largePersonGroup.update";
+    /// Face: a large person group, and its persons, were deleted.
+    pub const FACE_GROUP_DELETE: &str = "face.largePersonGroup.delete";
+    /// Face: a person was created.
+    pub const FACE_PERSON_CREATE: &str = "face.person.create";
+    /// Face: a person was renamed or its user data changed.
+    pub const FACE_PERSON_UPDATE: &str = "face.person.update";
+    /// Face: a person was deleted.
+    pub const FACE_PERSON_DELETE: &str = "face.person.delete";
 }
 
 /// The `prev_hash` of the first event.

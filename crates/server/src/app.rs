@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 use crate::routes::identities::{self, Dialect};
-use crate::routes::{access, admin, bench, ops, sts, wellknown};
+use crate::routes::{access, admin, bench, face, ops, sts, wellknown};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -23,7 +23,9 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn app(state: AppState) -> Router {
     let bench_routes = state.config.bench_routes;
     // ACS action routes are literal segments starting with `:` (`/identities/{id}/:issueAccessToken`).
+    // Merging a router that checks re-enables the checks, so routers without ACS routes are merged first.
     let mut router = Router::new()
+        .merge(face::routes())
         .without_v07_checks()
         .merge(identities::routes(Dialect::Acs))
         .merge(identities::routes(Dialect::Native))

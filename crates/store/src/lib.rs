@@ -190,6 +190,15 @@ pub trait Store: Send + Sync + 'static {
         after: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<Person>>;
+    /// Replaces a person's name and user data. `NotFound` if there is no such person in the group.
+    async fn update_person(
+        &self,
+        account: Uuid,
+        group: &GroupId,
+        id: Uuid,
+        name: &str,
+        user_data: Option<&str>,
+    ) -> Result<()>;
     /// Deletes a person. `NotFound` if there is no such person in the group.
     async fn delete_person(&self, account: Uuid, group: &GroupId, id: Uuid) -> Result<()>;
 

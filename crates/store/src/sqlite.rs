@@ -637,6 +637,31 @@ impl Store for SqliteStore {
         rows.iter().map(rows::person).collect()
     }
 
+    async fn update_person(
+        &self,
+        account: Uuid,
+        group: &GroupId,
+        id: Uuid,
+        name: &str,
+        user_data: Option<&str>,
+    ) -> Result<()> {
+        let _write = self.write_gate.lock().await;
+        let done = sqlx::query(
+            "UPDATE face_persons SET name = $1, user_data = $2 WHERE id = $3 AND account_id = $4 AND group_id = $5",
+        )
+        .bind(name)
+        .bind(user_data)
+        .bind(id.to_string())
+        .bind(account.to_string())
+        .bind(group.as_str())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("person {id}")));
+        }
+        Ok(())
+    }
+
     async fn delete_person(&self, account: Uuid, group: &GroupId, id: Uuid) -> Result<()> {
         let _write = self.write_gate.lock().await;
         let done =

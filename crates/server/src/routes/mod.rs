@@ -3,6 +3,7 @@
 pub mod access;
 pub mod admin;
 pub mod bench;
+pub mod face;
 pub mod identities;
 pub mod ops;
 pub mod sts;
