@@ -178,6 +178,45 @@ pub struct Person {
     pub created_at: crate::Timestamp,
 }
 
+/// How long a detected face's id can be used, seconds (Azure keeps face ids 24 hours).
+pub const FACE_ID_TTL_SECS: i64 = 86_400;
+
+/// A face found by `detect` and kept under a face id for [`FACE_ID_TTL_SECS`], for identify, verify and find-similar.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detection {
+    /// The face id.
+    pub id: uuid::Uuid,
+    /// The account that detected it (the only one that may use the id).
+    pub account: uuid::Uuid,
+    /// The recognition model named in the request.
+    pub recognition_model: String,
+    /// The face's template (the recognition network's unit-length embedding).
+    pub template: Vec<f32>,
+    /// Detection time.
+    pub created_at: crate::Timestamp,
+    /// End of the id's life.
+    pub expires_at: crate::Timestamp,
+}
+
+/// A face enrolled for a person: its template is kept until the face, its person or its group is deleted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersistedFace {
+    /// The persisted face id.
+    pub id: uuid::Uuid,
+    /// The owning account.
+    pub account: uuid::Uuid,
+    /// The person's group.
+    pub group: GroupId,
+    /// The person.
+    pub person: uuid::Uuid,
+    /// The face's template.
+    pub template: Vec<f32>,
+    /// Caller's data.
+    pub user_data: Option<String>,
+    /// Enrolment time.
+    pub created_at: crate::Timestamp,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use tessera_core::FlagSet;
 use tessera_core::audit::{Event, NewEvent, Outcome};
-use tessera_core::face::{GroupId, LargePersonGroup, Person};
+use tessera_core::face::{Detection, GroupId, LargePersonGroup, PersistedFace, Person};
 use tessera_core::identity::{Identity, IdentityId, IdentityName};
 use tessera_core::secret::KeyHash;
 use tessera_core::session::{EndReason, Session};
@@ -201,6 +201,30 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     /// Deletes a person. `NotFound` if there is no such person in the group.
     async fn delete_person(&self, account: Uuid, group: &GroupId, id: Uuid) -> Result<()>;
+
+    /// Keeps a detected face under its id until it expires.
+    async fn save_detection(&self, detection: &Detection) -> Result<()>;
+    /// A live (unexpired at `now`) detected face of `account`.
+    async fn detection(&self, account: Uuid, id: Uuid, now: Timestamp) -> Result<Option<Detection>>;
+    /// Deletes the detected faces that expired before `now`; returns how many.
+    async fn purge_detections(&self, now: Timestamp) -> Result<u64>;
+    /// Enrols a face for a person. `NotFound` if the person is not in that group of that account.
+    async fn add_persisted_face(&self, face: &PersistedFace) -> Result<()>;
+    /// Deletes an enrolled face. `NotFound` if the person has no such face.
+    async fn delete_persisted_face(
+        &self,
+        account: Uuid,
+        group: &GroupId,
+        person: Uuid,
+        id: Uuid,
+    ) -> Result<()>;
+    /// The faces enrolled in a group, or for one person of it, in (person, id) order.
+    async fn persisted_faces(
+        &self,
+        account: Uuid,
+        group: &GroupId,
+        person: Option<Uuid>,
+    ) -> Result<Vec<PersistedFace>>;
 
     /// Seals and appends events to the audit chain in one transaction, after any other writer's.
     async fn append_audit(&self, events: Vec<NewEvent>) -> Result<Vec<Event>>;

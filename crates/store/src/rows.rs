@@ -4,7 +4,7 @@
 use crate::{Result, StoreError};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 use tessera_core::audit::{Event, Outcome};
-use tessera_core::face::{GroupId, LargePersonGroup, Person};
+use tessera_core::face::{Detection, GroupId, LargePersonGroup, PersistedFace, Person};
 use tessera_core::identity::{Identity, IdentityId, IdentityKind, IdentityName};
 use tessera_core::session::{EndReason, Session};
 use tessera_core::{Account, FlagSet, IsvGrant, KeySlot, ResourceId, Timestamp};
@@ -226,6 +226,60 @@ where
         group: GroupId::parse(&col::<R, String>(row, "group_id")?)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         name: col(row, "name")?,
+        user_data: col(row, "user_data")?,
+        created_at: Timestamp::from_millis(col(row, "created_at")?),
+    })
+}
+
+/// A template as stored: little-endian f32 values.
+pub(crate) fn template_to_db(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn template(bytes: &[u8]) -> Result<Vec<f32>> {
+    if bytes.len() % 4 != 0 {
+        return Err(corrupt("face template"));
+    }
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
+}
+
+pub(crate) fn detection<R>(row: &R) -> Result<Detection>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decodes<R>,
+    i64: Decodes<R>,
+    Vec<u8>: Decodes<R>,
+{
+    Ok(Detection {
+        id: uuid(&col::<R, String>(row, "id")?)?,
+        account: uuid(&col::<R, String>(row, "account_id")?)?,
+        recognition_model: col(row, "recognition_model")?,
+        template: template(&col::<R, Vec<u8>>(row, "template")?)?,
+        created_at: Timestamp::from_millis(col(row, "created_at")?),
+        expires_at: Timestamp::from_millis(col(row, "expires_at")?),
+    })
+}
+
+pub(crate) fn persisted_face<R>(row: &R) -> Result<PersistedFace>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decodes<R>,
+    Option<String>: Decodes<R>,
+    i64: Decodes<R>,
+    Vec<u8>: Decodes<R>,
+{
+    Ok(PersistedFace {
+        id: uuid(&col::<R, String>(row, "id")?)?,
+        account: uuid(&col::<R, String>(row, "account_id")?)?,
+        group: GroupId::parse(&col::<R, String>(row, "group_id")?)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        person: uuid(&col::<R, String>(row, "person_id")?)?,
+        template: template(&col::<R, Vec<u8>>(row, "template")?)?,
         user_data: col(row, "user_data")?,
         created_at: Timestamp::from_millis(col(row, "created_at")?),
     })

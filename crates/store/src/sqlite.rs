@@ -23,7 +23,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::audit::{Event, GENESIS_HASH, Head, NewEvent};
-use tessera_core::face::{GroupId, LargePersonGroup, Person};
+use tessera_core::face::{Detection, GroupId, LargePersonGroup, PersistedFace, Person};
 use tessera_core::identity::{Identity, IdentityId, IdentityName};
 use tessera_core::secret::KeyHash;
 use tessera_core::session::{EndReason, Session};
@@ -675,6 +675,109 @@ impl Store for SqliteStore {
             return Err(StoreError::NotFound(format!("person {id}")));
         }
         Ok(())
+    }
+
+    async fn save_detection(&self, detection: &Detection) -> Result<()> {
+        let _write = self.write_gate.lock().await;
+        sqlx::query(
+            "INSERT INTO face_detections (id, account_id, recognition_model, template, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(detection.id.to_string())
+        .bind(detection.account.to_string())
+        .bind(&detection.recognition_model)
+        .bind(rows::template_to_db(&detection.template))
+        .bind(detection.created_at.millis())
+        .bind(detection.expires_at.millis())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::unique(e, "a detected face with this id exists"))?;
+        Ok(())
+    }
+
+    async fn detection(&self, account: Uuid, id: Uuid, now: Timestamp) -> Result<Option<Detection>> {
+        let row = sqlx::query(
+            "SELECT * FROM face_detections WHERE id = $1 AND account_id = $2 AND expires_at > $3",
+        )
+        .bind(id.to_string())
+        .bind(account.to_string())
+        .bind(now.millis())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(rows::detection).transpose()
+    }
+
+    async fn purge_detections(&self, now: Timestamp) -> Result<u64> {
+        let _write = self.write_gate.lock().await;
+        let done = sqlx::query("DELETE FROM face_detections WHERE expires_at <= $1")
+            .bind(now.millis())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn add_persisted_face(&self, face: &PersistedFace) -> Result<()> {
+        let _write = self.write_gate.lock().await;
+        let done = sqlx::query(
+            "INSERT INTO persisted_faces (id, person_id, account_id, group_id, template, user_data, created_at)
+             SELECT $1, $2, $3, $4, $5, $6, $7
+             WHERE EXISTS (SELECT 1 FROM face_persons WHERE id = $2 AND account_id = $3 AND group_id = $4)",
+        )
+        .bind(face.id.to_string())
+        .bind(face.person.to_string())
+        .bind(face.account.to_string())
+        .bind(face.group.as_str())
+        .bind(rows::template_to_db(&face.template))
+        .bind(face.user_data.as_deref())
+        .bind(face.created_at.millis())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::unique(e, "a persisted face with this id exists"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("person {}", face.person)));
+        }
+        Ok(())
+    }
+
+    async fn delete_persisted_face(
+        &self,
+        account: Uuid,
+        group: &GroupId,
+        person: Uuid,
+        id: Uuid,
+    ) -> Result<()> {
+        let _write = self.write_gate.lock().await;
+        let done = sqlx::query(
+            "DELETE FROM persisted_faces WHERE id = $1 AND person_id = $2 AND account_id = $3 AND group_id = $4",
+        )
+        .bind(id.to_string())
+        .bind(person.to_string())
+        .bind(account.to_string())
+        .bind(group.as_str())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("persisted face {id}")));
+        }
+        Ok(())
+    }
+
+    async fn persisted_faces(
+        &self,
+        account: Uuid,
+        group: &GroupId,
+        person: Option<Uuid>,
+    ) -> Result<Vec<PersistedFace>> {
+        let rows = sqlx::query(
+            "SELECT * FROM persisted_faces WHERE account_id = $1 AND group_id = $2 AND ($3 = '' OR person_id = $3)
+             ORDER BY person_id, id",
+        )
+        .bind(account.to_string())
+        .bind(group.as_str())
+        .bind(person.map(|p| p.to_string()).unwrap_or_default())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::persisted_face).collect()
     }
 
     async fn append_audit(&self, events: Vec<NewEvent>) -> Result<Vec<Event>> {

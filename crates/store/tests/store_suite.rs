@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use tessera_core::audit::{ChainVerifier, Event, GENESIS_HASH, NewEvent, Outcome};
-use tessera_core::face::{GroupId, LargePersonGroup, Person};
+use tessera_core::face::{Detection, GroupId, LargePersonGroup, PersistedFace, Person};
 use tessera_core::identity::{Identity, IdentityId, IdentityKind, IdentityName};
 use tessera_core::secret::KeyHash;
 use tessera_core::session::{EndReason, Session};
@@ -130,6 +130,7 @@ suite!(
     sealed_access_keys_of_enabled_communication_accounts,
     refresh_sessions_advance_once_per_generation,
     person_groups_and_persons_belong_to_one_account,
+    face_templates_expire_enrol_and_cascade,
 );
 
 // ---- fixtures ----
@@ -1130,6 +1131,117 @@ async fn person_groups_and_persons_belong_to_one_account(db: Db) {
             .unwrap()
             .is_empty()
     );
+}
+
+async fn face_templates_expire_enrol_and_cascade(db: Db) {
+    let store = db.store.as_ref();
+    let (a, b) = (account(face_id("rg", "face-a")), account(face_id("rg", "face-b")));
+    for acct in [&a, &b] {
+        store.create_account(acct, &[], T0).await.unwrap();
+    }
+    let template = |seed: f32| -> Vec<f32> { (0..128).map(|i| seed + i as f32 * 1e-3).collect() };
+    let detection = Detection {
+        id: Uuid::from_u128(7),
+        account: a.id,
+        recognition_model: "recognition_04".into(),
+        template: template(0.25),
+        created_at: T0,
+        expires_at: T0.plus_secs(86_400),
+    };
+    store.save_detection(&detection).await.unwrap();
+    let read = store
+        .detection(a.id, detection.id, T0.plus_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(read, Some(detection.clone()), "templates round-trip exactly");
+    assert_eq!(
+        store.detection(b.id, detection.id, T0).await.unwrap(),
+        None,
+        "not B's"
+    );
+    assert_eq!(
+        store
+            .detection(a.id, detection.id, T0.plus_secs(86_400))
+            .await
+            .unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(store.purge_detections(T0.plus_secs(86_399)).await.unwrap(), 0);
+    assert_eq!(store.purge_detections(T0.plus_secs(86_400)).await.unwrap(), 1);
+
+    let gid = GroupId::parse("g").unwrap();
+    store
+        .create_group(&LargePersonGroup {
+            account: a.id,
+            id: gid.clone(),
+            name: "g".into(),
+            user_data: None,
+            recognition_model: "recognition_04".into(),
+            created_at: T0,
+        })
+        .await
+        .unwrap();
+    for n in [1, 2] {
+        store
+            .create_person(&Person {
+                id: Uuid::from_u128(n),
+                account: a.id,
+                group: gid.clone(),
+                name: format!("p{n}"),
+                user_data: None,
+                created_at: T0,
+            })
+            .await
+            .unwrap();
+    }
+    let face = |id: u128, person: u128, acct: &Account| PersistedFace {
+        id: Uuid::from_u128(id),
+        account: acct.id,
+        group: gid.clone(),
+        person: Uuid::from_u128(person),
+        template: template(id as f32),
+        user_data: Some("ud".into()),
+        created_at: T0,
+    };
+    for (id, person) in [(12, 1), (11, 1), (21, 2)] {
+        store.add_persisted_face(&face(id, person, &a)).await.unwrap();
+    }
+    for bad in [face(30, 3, &a), face(31, 1, &b)] {
+        assert!(matches!(
+            store.add_persisted_face(&bad).await,
+            Err(StoreError::NotFound(_))
+        ));
+    }
+    let all = store.persisted_faces(a.id, &gid, None).await.unwrap();
+    assert_eq!(all, [face(11, 1, &a), face(12, 1, &a), face(21, 2, &a)]);
+    let ids = |faces: Vec<PersistedFace>| faces.iter().map(|f| f.id.as_u128()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store
+            .persisted_faces(a.id, &gid, Some(Uuid::from_u128(2)))
+            .await
+            .unwrap()),
+        [21]
+    );
+    assert!(store.persisted_faces(b.id, &gid, None).await.unwrap().is_empty());
+    assert!(
+        matches!(
+            store
+                .delete_persisted_face(a.id, &gid, Uuid::from_u128(2), Uuid::from_u128(11))
+                .await,
+            Err(StoreError::NotFound(_))
+        ),
+        "face 11 is person 1's"
+    );
+    store
+        .delete_persisted_face(a.id, &gid, Uuid::from_u128(1), Uuid::from_u128(11))
+        .await
+        .unwrap();
+    // A person's faces go with the person, and everything with the group.
+    store.delete_person(a.id, &gid, Uuid::from_u128(1)).await.unwrap();
+    assert_eq!(ids(store.persisted_faces(a.id, &gid, None).await.unwrap()), [21]);
+    store.delete_group(a.id, &gid).await.unwrap();
+    assert!(store.persisted_faces(a.id, &gid, None).await.unwrap().is_empty());
 }
 
 async fn refresh_sessions_advance_once_per_generation(db: Db) {
