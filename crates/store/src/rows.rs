@@ -237,7 +237,7 @@ pub(crate) fn template_to_db(values: &[f32]) -> Vec<u8> {
 }
 
 fn template(bytes: &[u8]) -> Result<Vec<f32>> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(corrupt("face template"));
     }
     Ok(bytes
