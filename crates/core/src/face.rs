@@ -178,6 +178,23 @@ pub struct Person {
     pub created_at: crate::Timestamp,
 }
 
+/// Cosine similarity of two templates at or above which they show the same person: the threshold OpenCV
+/// publishes for SFace (chosen on LFW).
+pub const SAME_PERSON_COSINE: f32 = 0.363;
+
+/// The confidence Azure's clients expect (0 to 1, "identical" from 0.5) for a cosine similarity: piecewise linear,
+/// 0 at or below cosine 0, 0.5 at [`SAME_PERSON_COSINE`], 1 at cosine 1. Verification answers `isIdentical` when the
+/// confidence is at least 0.5, exactly when the cosine reaches the threshold.
+pub fn confidence(cosine: f32) -> f32 {
+    if !cosine.is_finite() || cosine <= 0.0 {
+        0.0
+    } else if cosine < SAME_PERSON_COSINE {
+        0.5 * cosine / SAME_PERSON_COSINE
+    } else {
+        (0.5 + 0.5 * (cosine - SAME_PERSON_COSINE) / (1.0 - SAME_PERSON_COSINE)).min(1.0)
+    }
+}
+
 /// How long a detected face's id can be used, seconds (Azure keeps face ids 24 hours).
 pub const FACE_ID_TTL_SECS: i64 = 86_400;
 
@@ -244,6 +261,22 @@ mod tests {
             [vec![FaceIdentification], vec![LimitedAccessHighRisk]]
         );
         assert!(flags(FaceOperation::Manage).is_empty());
+    }
+
+    #[test]
+    fn confidence_is_one_half_at_the_same_person_threshold() {
+        assert_eq!(confidence(-0.4), 0.0);
+        assert_eq!(confidence(0.0), 0.0);
+        assert!((confidence(SAME_PERSON_COSINE) - 0.5).abs() < 1e-6);
+        assert!(confidence(SAME_PERSON_COSINE - 1e-4) < 0.5);
+        assert_eq!(confidence(1.0), 1.0);
+        assert_eq!(confidence(f32::NAN), 0.0);
+        let mut last = 0.0;
+        for i in 0..=100 {
+            let c = confidence(i as f32 / 100.0);
+            assert!(c >= last, "monotonic");
+            last = c;
+        }
     }
 
     #[test]
