@@ -94,13 +94,20 @@ impl Embedding {
     }
 }
 
-/// The two loaded networks. Cheap to share: `detect` and `embed` take `&self` and may run concurrently.
-#[derive(Debug, Clone)]
+/// The two loaded networks. Cheap to clone and share: `detect` and `embed` take `&self` and may run concurrently
+/// (each run has its own state; the optimised plans are shared).
+#[derive(Clone)]
 pub struct Engine {
     detector: Plan,
     /// For each stride, the output indices of cls, obj, bbox and kps.
     heads: [[usize; 4]; 3],
     recognizer: Plan,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
 }
 
 impl Engine {
