@@ -41,8 +41,9 @@ fn image(path: &Path) -> DecodedImage {
 
 fn detect(path: &Path, min_score: f32) -> (DecodedImage, Vec<DetectedFace>) {
     let image = image(path);
+    let engine = engine();
     let started = Instant::now();
-    let faces = engine().detect(&image, min_score).expect("detect");
+    let faces = engine.detect(&image, min_score).expect("detect");
     eprintln!(
         "detect {} ({}×{}): {} faces in {:?}",
         path.file_name().unwrap().to_string_lossy(),
