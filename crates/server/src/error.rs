@@ -129,6 +129,22 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Store results whose `NotFound` has a route-specific answer (e.g. Azure's `PersonNotFound`); every other store
+/// error maps as usual.
+pub trait NotFoundAs<T> {
+    /// Replaces `StoreError::NotFound` by `answer()`.
+    fn not_found_as(self, answer: impl FnOnce() -> ApiError) -> Result<T, ApiError>;
+}
+
+impl<T> NotFoundAs<T> for Result<T, StoreError> {
+    fn not_found_as(self, answer: impl FnOnce() -> ApiError) -> Result<T, ApiError> {
+        self.map_err(|e| match e {
+            StoreError::NotFound(_) => answer(),
+            other => other.into(),
+        })
+    }
+}
+
 /// A JSON body whose every rejection (bad JSON, wrong content type, too large) is an [`ApiError`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);

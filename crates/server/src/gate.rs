@@ -58,7 +58,10 @@ impl LimitedAccess {
         let mut grants = self
             .require_all(state, &[FlagSet::EMPTY.with(flag)], operation)
             .await?;
-        Ok(grants.pop().map(|(_, grant)| grant).unwrap_or(Grant::OwnApproval))
+        grants
+            .pop()
+            .map(|(_, grant)| grant)
+            .ok_or_else(|| ApiError::internal(&"a one-flag requirement was met without a grant"))
     }
 
     /// Allows the request if it meets every clause of `requirement`, each by any one of its flags (a policy table

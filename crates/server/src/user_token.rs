@@ -59,13 +59,17 @@ pub fn mint(state: &AppState, grant: Grant<'_>, now: Timestamp) -> Result<(Strin
     Ok((token, claims))
 }
 
-/// A live user access token from `Authorization: Bearer`, and its identity as stored now.
+/// A live user access token from `Authorization: Bearer`, and what it names as stored now.
 #[derive(Debug, Clone)]
 pub struct UserToken {
     /// The verified claims.
     pub claims: UserClaims,
     /// The token's subject.
     pub identity: Identity,
+    /// The identity acting for the subject (`act`), if any.
+    pub actor: Option<Identity>,
+    /// The token's account (enabled).
+    pub account: Account,
 }
 
 impl UserToken {
@@ -108,31 +112,38 @@ async fn check(parts: &Parts, state: &AppState) -> Result<UserToken, ApiError> {
     if !identity.honours(&claims) {
         return Err(refused("TokenRevoked", "the identity's tokens have been revoked"));
     }
-    if let Some(actor) = &claims.act {
-        let live = state
-            .store
-            .identity(&actor.sub)
-            .await?
-            .is_some_and(|a| a.honours_actor(actor));
-        if !live {
-            return Err(refused(
-                "ActorRevoked",
-                "the acting identity has been deleted or its tokens revoked",
-            ));
-        }
-    }
+    let actor = match &claims.act {
+        Some(act) => Some(
+            state
+                .store
+                .identity(&act.sub)
+                .await?
+                .filter(|a| a.honours_actor(act))
+                .ok_or_else(|| {
+                    refused(
+                        "ActorRevoked",
+                        "the acting identity has been deleted or its tokens revoked",
+                    )
+                })?,
+        ),
+        None => None,
+    };
     if let Some(sid) = &claims.sid {
         let live = state.store.session(sid).await?.is_some_and(|s| s.is_live());
         if !live {
             return Err(refused("SessionEnded", "the token's refresh session has ended"));
         }
     }
-    let account = state.store.account(&claims.rid).await?;
-    if !account.is_some_and(|a| a.id == identity.id.account() && !a.disabled) {
-        return Err(refused(
-            "AccountDisabled",
-            "the token's account is disabled or gone",
-        ));
-    }
-    Ok(UserToken { claims, identity })
+    let account = state
+        .store
+        .account(&claims.rid)
+        .await?
+        .filter(|a| a.id == identity.id.account() && !a.disabled)
+        .ok_or_else(|| refused("AccountDisabled", "the token's account is disabled or gone"))?;
+    Ok(UserToken {
+        claims,
+        identity,
+        actor,
+        account,
+    })
 }

@@ -142,19 +142,13 @@ async fn refresh_session(
     }
     // Read by the token check just now; a revocation landing after it still ends the new token (same `rev`).
     let identity = &token.identity;
-    let actor = match &claims.act {
-        Some(actor) => state.store.identity(&actor.sub).await?,
-        None => None,
-    };
-    let account = state.store.account(&claims.rid).await?.ok_or_else(|| {
-        ApiError::unauthorized("AccountDisabled", "the token's account is disabled or gone")
-    })?;
+    // The actor and the account as the token check read them just now.
     let grant = Grant {
-        account: &account,
+        account: &token.account,
         identity,
         scopes,
         exp: session.refreshed_expiry(now),
-        actor: actor.as_ref(),
+        actor: token.actor.as_ref(),
         session: Some(sid),
     };
     let (jwt, fresh) = user_token::mint(state, grant, now)?;

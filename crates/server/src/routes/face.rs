@@ -7,7 +7,7 @@
 //! Creations, updates and deletions are audited (they manage biometric enrolment).
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiJson, ApiQuery};
+use crate::error::{ApiError, ApiJson, ApiQuery, NotFoundAs};
 use crate::state::AppState;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
@@ -243,10 +243,7 @@ pub async fn update_group(
         .store
         .update_group(caller.account.id, &id, &name, user_data.as_deref())
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound(_) => group_not_found(),
-            other => other.into(),
-        })?;
+        .not_found_as(group_not_found)?;
     audit(&state, &caller, action::FACE_GROUP_UPDATE, id.as_str().to_owned()).await?;
     Ok(StatusCode::OK.into_response())
 }
@@ -262,10 +259,7 @@ pub async fn delete_group(
         .store
         .delete_group(caller.account.id, &id)
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound(_) => group_not_found(),
-            other => other.into(),
-        })?;
+        .not_found_as(group_not_found)?;
     audit(&state, &caller, action::FACE_GROUP_DELETE, id.as_str().to_owned()).await?;
     Ok(StatusCode::OK.into_response())
 }
@@ -295,10 +289,11 @@ pub async fn create_person(
         user_data: body.user_data,
         created_at: state.clock.now(),
     };
-    state.store.create_person(&person).await.map_err(|e| match e {
-        StoreError::NotFound(_) => group_not_found(),
-        other => other.into(),
-    })?;
+    state
+        .store
+        .create_person(&person)
+        .await
+        .not_found_as(group_not_found)?;
     audit(
         &state,
         &caller,
@@ -378,10 +373,7 @@ pub async fn update_person(
         .store
         .update_person(caller.account.id, &group, id, &name, user_data.as_deref())
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound(_) => person_not_found(),
-            other => other.into(),
-        })?;
+        .not_found_as(person_not_found)?;
     audit(
         &state,
         &caller,
@@ -404,10 +396,7 @@ pub async fn delete_person(
         .store
         .delete_person(caller.account.id, &group, id)
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound(_) => person_not_found(),
-            other => other.into(),
-        })?;
+        .not_found_as(person_not_found)?;
     audit(
         &state,
         &caller,

@@ -15,7 +15,7 @@
 //! Every creation, issuance, revocation and deletion, and every refusal of one, is in the audit chain before the
 //! answer leaves. An identity of another account is answered as if it did not exist.
 
-use crate::error::{ApiError, ApiQuery};
+use crate::error::{ApiError, ApiQuery, NotFoundAs};
 use crate::routes::new_secret;
 use crate::state::AppState;
 use crate::trusted::TrustedService;
@@ -242,26 +242,37 @@ async fn audited(
     result
 }
 
-/// Issues a token to the live identity `id` of `account`, opening a refresh session if asked, and audits it.
+/// The live acting identity a request names, if any, read before anything is written so that a bad actor
+/// changes nothing.
+async fn acting(
+    state: &AppState,
+    account: &Account,
+    request: &TokenRequest,
+) -> Result<Option<Identity>, ApiError> {
+    match &request.actor {
+        Some(actor_id) => Ok(Some(live(state, account, actor_id).await.map_err(|_| {
+            ApiError::not_found("ActorNotFound", format!("acting identity {actor_id} not found"))
+        })?)),
+        None => Ok(None),
+    }
+}
+
+/// Issues a token to the live identity `id` of `account` (with `actor` from [`acting`]), opening a refresh
+/// session if asked, and audits it.
 async fn issue_to(
     state: &AppState,
     service: &crate::auth::Caller,
     id: &IdentityId,
     request: &TokenRequest,
+    actor: Option<&Identity>,
 ) -> Result<(Identity, TokenView), ApiError> {
     let account = &service.account;
-    let actor = match &request.actor {
-        Some(actor_id) if actor_id == id => {
-            return Err(ApiError::bad_request(
-                "ActorIsSubject",
-                "an identity cannot act on its own behalf; omit actor",
-            ));
-        }
-        Some(actor_id) => Some(live(state, account, actor_id).await.map_err(|_| {
-            ApiError::not_found("ActorNotFound", format!("acting identity {actor_id} not found"))
-        })?),
-        None => None,
-    };
+    if actor.is_some_and(|a| &a.id == id) {
+        return Err(ApiError::bad_request(
+            "ActorIsSubject",
+            "an identity cannot act on its own behalf; omit actor",
+        ));
+    }
     // The identity as stored now: its revocation generation goes into the token, so a revocation that lands
     // after this read still ends the token.
     let identity = live(state, account, id).await?;
@@ -295,7 +306,7 @@ async fn issue_to(
         identity: &identity,
         scopes: request.scopes,
         exp,
-        actor: actor.as_ref(),
+        actor,
         session: session.as_ref().map(|s| s.id.as_str()),
     };
     let (token, claims) = user_token::mint(state, grant, now)?;
@@ -403,15 +414,14 @@ pub async fn create(
             }
             None => None,
         };
-        if let Some(actor) = request.as_ref().and_then(|r| r.actor.as_ref()) {
-            live(&state, &caller.account, actor).await.map_err(|_| {
-                ApiError::not_found("ActorNotFound", format!("acting identity {actor} not found"))
-            })?;
-        }
+        let actor = match &request {
+            Some(request) => acting(&state, &caller.account, request).await?,
+            None => None,
+        };
         let identity = create_identity(&state, &caller, name, kind).await?;
         let mut answer = json!({"identity": view(&identity)});
         if let Some(request) = &request {
-            let (identity, token) = issue_to(&state, &caller, &identity.id, request).await?;
+            let (identity, token) = issue_to(&state, &caller, &identity.id, request, actor.as_ref()).await?;
             answer = json!({"identity": view(&identity), "accessToken": token});
         }
         Ok((StatusCode::CREATED, Json(answer)).into_response())
@@ -447,7 +457,8 @@ pub async fn issue(
             body.session_minutes,
             body.actor.as_deref(),
         )?;
-        let (_, token) = issue_to(&state, &caller, &id, &request).await?;
+        let actor = acting(&state, &caller.account, &request).await?;
+        let (_, token) = issue_to(&state, &caller, &id, &request, actor.as_ref()).await?;
         Ok(Json(token).into_response())
     }
     .await;
@@ -484,6 +495,7 @@ pub async fn issue_by_name(
             body.session_minutes,
             body.actor.as_deref(),
         )?;
+        let actor = acting(&state, &caller.account, &request).await?;
         let (identity, created) = match state.store.identity_by_name(caller.account.id, &name).await? {
             Some(existing) => (existing, false),
             None => match create_identity(&state, &caller, Some(name.clone()), kind).await {
@@ -507,7 +519,7 @@ pub async fn issue_by_name(
                 format!("the identity named {:?} is of another kind", name.as_str()),
             ));
         }
-        let (identity, token) = issue_to(&state, &caller, &identity.id, &request).await?;
+        let (identity, token) = issue_to(&state, &caller, &identity.id, &request, actor.as_ref()).await?;
         let status = if created {
             StatusCode::CREATED
         } else {
@@ -536,10 +548,7 @@ pub async fn revoke(
             .store
             .revoke_identity_tokens(&id)
             .await
-            .map_err(|e| match e {
-                StoreError::NotFound(_) => not_found(&id),
-                other => other.into(),
-            })?;
+            .not_found_as(|| not_found(&id))?;
         state
             .event(&caller.actor(), action::IDENTITY_REVOKE, id.as_str())
             .details(json!({"revocation": identity.revocation}))
@@ -564,10 +573,7 @@ pub async fn delete(
             .store
             .delete_identity(&id, state.clock.now())
             .await
-            .map_err(|e| match e {
-                StoreError::NotFound(_) => not_found(&id),
-                other => other.into(),
-            })?;
+            .not_found_as(|| not_found(&id))?;
         state
             .event(&caller.actor(), action::IDENTITY_DELETE, id.as_str())
             .record()
