@@ -61,6 +61,12 @@ pub mod action {
     pub const FACE_PERSON_UPDATE: &str = "face.person.update";
     /// Face: a person was deleted.
     pub const FACE_PERSON_DELETE: &str = "face.person.delete";
+    /// Face: a face was enrolled for a person.
+    pub const FACE_ENROL: &str = "face.persistedFace.add";
+    /// Face: an enrolled face was deleted.
+    pub const FACE_UNENROL: &str = "face.persistedFace.delete";
+    /// Face: a large person group was trained.
+    pub const FACE_TRAIN: &str = "face.largePersonGroup.train";
 }
 
 /// The `prev_hash` of the first event.

@@ -159,6 +159,28 @@ pub struct LargePersonGroup {
     pub recognition_model: String,
     /// Creation time.
     pub created_at: crate::Timestamp,
+    /// What identification searches.
+    pub training: Training,
+}
+
+/// A group's training. Training freezes the set of faces identification searches: the index of generation `G` holds
+/// the faces enrolled before `G` was trained that still exist. Faces enrolled later wait for the next training;
+/// removed faces and persons leave at once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Training {
+    /// How many times the group has been trained; 0: never (identification is refused).
+    pub generation: i64,
+    /// When it was last trained.
+    pub trained_at: Option<crate::Timestamp>,
+    /// How many faces and persons have been removed from the group: an index built before a removal is stale.
+    pub removals: i64,
+}
+
+impl Training {
+    /// Whether the group has been trained at least once.
+    pub const fn is_trained(&self) -> bool {
+        self.generation > 0
+    }
 }
 
 /// A person in a large person group.
@@ -176,6 +198,8 @@ pub struct Person {
     pub user_data: Option<String>,
     /// Creation time.
     pub created_at: crate::Timestamp,
+    /// The ids of the faces enrolled for the person, in id order.
+    pub persisted_face_ids: Vec<uuid::Uuid>,
 }
 
 /// Cosine similarity of two templates at or above which they show the same person.
@@ -196,6 +220,18 @@ pub fn confidence(cosine: f32) -> f32 {
         0.5 * cosine / SAME_PERSON_COSINE
     } else {
         (0.5 + 0.5 * (cosine - SAME_PERSON_COSINE) / (1.0 - SAME_PERSON_COSINE)).min(1.0)
+    }
+}
+
+/// The least cosine whose [`confidence`] reaches `confidence` (the inverse of [`confidence`] on (0, 1]); searches
+/// use it to skip candidates below a confidence threshold without scoring them twice.
+pub fn cosine_for_confidence(confidence: f32) -> f32 {
+    if confidence <= 0.0 {
+        f32::NEG_INFINITY
+    } else if confidence < 0.5 {
+        2.0 * confidence * SAME_PERSON_COSINE
+    } else {
+        SAME_PERSON_COSINE + (2.0 * confidence - 1.0) * (1.0 - SAME_PERSON_COSINE)
     }
 }
 
@@ -281,6 +317,16 @@ mod tests {
             assert!(c >= last, "monotonic");
             last = c;
         }
+    }
+
+    #[test]
+    fn confidence_thresholds_map_back_to_cosines() {
+        assert_eq!(cosine_for_confidence(0.0), f32::NEG_INFINITY);
+        for c in [0.1f32, 0.25, 0.5, 0.6, 0.9, 1.0] {
+            let cosine = cosine_for_confidence(c);
+            assert!((confidence(cosine) - c).abs() < 1e-5, "{c} -> {cosine}");
+        }
+        assert!((cosine_for_confidence(0.5) - SAME_PERSON_COSINE).abs() < 1e-6);
     }
 
     #[test]

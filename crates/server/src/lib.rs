@@ -10,6 +10,7 @@ mod bootstrap;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod face_engine;
 pub mod gate;
 mod keyring;
 mod metrics_setup;
@@ -23,6 +24,6 @@ pub mod user_token;
 
 pub use app::app;
 pub use clock::Clock;
-pub use config::{Config, FileConfig, TlsMode};
+pub use config::{Config, FaceFileConfig, FileConfig, TlsMode};
 pub use server::{Running, serve, start};
 pub use state::AppState;

@@ -3,6 +3,7 @@
 use crate::bootstrap::{self, StartError};
 use crate::clock::Clock;
 use crate::config::{Config, TlsMode};
+use crate::face_engine::FaceService;
 use crate::keyring::Keys;
 use crate::ratelimit::AuthFailures;
 use crate::state::{AppState, Inner};
@@ -75,6 +76,7 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
     )
     .await
     .map_err(|e| StartError(format!("cannot load the signing keys: {e}")))?;
+    let face = FaceService::start(&config.face).await;
     let state = AppState::new(Inner {
         audit: AuditWriter::start(store.clone()),
         store,
@@ -83,6 +85,7 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
         auth_failures: AuthFailures::new(config.auth_failure_limit, config.auth_failure_window),
         admin_key,
         metrics: metrics_setup::handle(),
+        face,
         config: config.clone(),
     });
     let maintenance = tokio::spawn(maintain_keys(state.clone()));
@@ -163,6 +166,13 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         "tessera: database {}",
         tessera_store::redact_url(&running.state.config.database_url)
     );
+    match running.state.face.unavailable_reason() {
+        None => eprintln!(
+            "tessera: face engine ready (models in {})",
+            running.state.config.face.models_dir.display()
+        ),
+        Some(reason) => eprintln!("tessera: face engine unavailable, the Face API answers 503: {reason}"),
+    }
     shutdown_signal().await;
     eprintln!("tessera: shutting down");
     running.shutdown().await

@@ -1,8 +1,10 @@
-//! Shared state of one node: the store, the audit writer, the keys, the clock and the configuration.
+//! Shared state of one node: the store, the audit writer, the keys, the clock, the configuration and the face
+//! engine.
 
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::face_engine::FaceService;
 use crate::keyring::Keys;
 use crate::ratelimit::AuthFailures;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -35,6 +37,8 @@ pub struct Inner {
     pub auth_failures: AuthFailures,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// The face engine and this node's identification indexes.
+    pub face: FaceService,
 }
 
 impl Deref for AppState {

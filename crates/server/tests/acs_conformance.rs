@@ -1,17 +1,15 @@
 //! ACS Identity conformance: the official Python SDK (`azure-communication-identity` 1.5.0, unmodified, from the
 //! pinned `tests/conformance/requirements.txt`) run by pytest against a real Tessera over HTTPS. The test starts the
 //! server, creates two Communication accounts, builds the virtualenv (crates/testkit `python_venv`), runs
-//! `python -m pytest -q tests/conformance` with the accounts' connection strings in the environment, prints pytest's
-//! output line by line, and fails when pytest does.
+//! `python -m pytest -q tests/conformance` (crates/testkit `run_pytest`) with the accounts' connection strings in
+//! the environment, prints pytest's output line by line, and fails when pytest does.
 
 mod common;
 
 use common::{Options, Server, communication_id};
 use reqwest::{Method, StatusCode};
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tessera_server::FileConfig;
 
 /// How long the whole pytest run may take before it is killed.
@@ -42,69 +40,6 @@ async fn create_account(server: &Server, name: &str) -> Credentials {
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Copies a child's output to this test's output (captured by the test harness unless `--nocapture`), line by line.
-fn echo(stream: impl Read) {
-    for line in BufReader::new(stream).lines() {
-        match line {
-            Ok(line) => println!("{line}"),
-            Err(e) => {
-                println!("[could not read pytest's output: {e}]");
-                break;
-            }
-        }
-    }
-}
-
-/// Runs pytest to completion (killing it after [`PYTEST_TIMEOUT`]) and returns its exit status.
-fn run_pytest(python: &Path, env: &[(&str, String)]) -> ExitStatus {
-    let root = workspace_root();
-    let no_proxy = match std::env::var("NO_PROXY").or_else(|_| std::env::var("no_proxy")) {
-        Ok(v) if !v.is_empty() => format!("{v},127.0.0.1,localhost"),
-        _ => "127.0.0.1,localhost".to_owned(),
-    };
-    let mut child = Command::new(python)
-        .args([
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "tests/conformance",
-        ])
-        .current_dir(&root)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .env("NO_PROXY", &no_proxy)
-        .env("no_proxy", &no_proxy)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("PYTHONUNBUFFERED", "1")
-        .env("PYTHONNOUSERSITE", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("could not run {}: {e}", python.display()));
-    let stdout = child.stdout.take().expect("piped stdout");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let started = Instant::now();
-    // Threads spawned here inherit the test's output capture.
-    std::thread::scope(|scope| {
-        scope.spawn(|| echo(stdout));
-        scope.spawn(|| echo(stderr));
-        loop {
-            match child.try_wait().expect("wait for pytest") {
-                Some(status) => return status,
-                None if started.elapsed() > PYTEST_TIMEOUT => {
-                    let _ = child.kill();
-                    let status = child.wait().expect("wait for the killed pytest");
-                    println!("[pytest killed after {PYTEST_TIMEOUT:?}]");
-                    return status;
-                }
-                None => std::thread::sleep(Duration::from_millis(100)),
-            }
-        }
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,7 +79,12 @@ async fn the_python_identity_sdk_conforms() {
     let status = tokio::task::block_in_place(|| {
         let requirements = workspace_root().join("tests/conformance/requirements.txt");
         let venv = tessera_testkit::python_venv(&requirements);
-        run_pytest(&venv.join("bin/python"), &env)
+        tessera_testkit::run_pytest(
+            &venv.join("bin/python"),
+            "tests/conformance",
+            &env,
+            PYTEST_TIMEOUT,
+        )
     });
     assert!(
         status.success(),

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use tessera_core::FlagSet;
 use tessera_core::audit::{Event, NewEvent, Outcome};
-use tessera_core::face::{Detection, GroupId, LargePersonGroup, PersistedFace, Person};
+use tessera_core::face::{Detection, GroupId, LargePersonGroup, PersistedFace, Person, Training};
 use tessera_core::identity::{Identity, IdentityId, IdentityName};
 use tessera_core::secret::KeyHash;
 use tessera_core::session::{EndReason, Session};
@@ -180,9 +180,9 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_group(&self, account: Uuid, id: &GroupId) -> Result<()>;
     /// Creates a person. `NotFound` if its group does not exist.
     async fn create_person(&self, person: &Person) -> Result<()>;
-    /// Looks a person of a group up.
+    /// Looks a person of a group up, with its enrolled face ids.
     async fn person(&self, account: Uuid, group: &GroupId, id: Uuid) -> Result<Option<Person>>;
-    /// Lists a group's persons by id, after `after`.
+    /// Lists a group's persons by id, after `after`, each with its enrolled face ids.
     async fn list_persons(
         &self,
         account: Uuid,
@@ -199,8 +199,21 @@ pub trait Store: Send + Sync + 'static {
         name: &str,
         user_data: Option<&str>,
     ) -> Result<()>;
-    /// Deletes a person. `NotFound` if there is no such person in the group.
+    /// Deletes a person and its faces, and counts a removal in its group (in one transaction). `NotFound` if
+    /// there is no such person in the group.
     async fn delete_person(&self, account: Uuid, group: &GroupId, id: Uuid) -> Result<()>;
+    /// Trains a group: starts its next training generation at `now` and returns the new training state.
+    /// `NotFound` if there is no such group.
+    async fn train_group(&self, account: Uuid, group: &GroupId, now: Timestamp) -> Result<Training>;
+    /// The templates identification searches at training generation `generation`: those of the faces enrolled
+    /// before it (`enrolled_generation < generation`) that still exist, as (person, template), in (person, face)
+    /// order.
+    async fn trained_templates(
+        &self,
+        account: Uuid,
+        group: &GroupId,
+        generation: i64,
+    ) -> Result<Vec<(Uuid, Vec<f32>)>>;
 
     /// Keeps a detected face under its id until it expires.
     async fn save_detection(&self, detection: &Detection) -> Result<()>;
@@ -208,9 +221,11 @@ pub trait Store: Send + Sync + 'static {
     async fn detection(&self, account: Uuid, id: Uuid, now: Timestamp) -> Result<Option<Detection>>;
     /// Deletes the detected faces that expired before `now`; returns how many.
     async fn purge_detections(&self, now: Timestamp) -> Result<u64>;
-    /// Enrols a face for a person. `NotFound` if the person is not in that group of that account.
+    /// Enrols a face for a person, recording the group's current training generation (the face joins the index
+    /// at the next training). `NotFound` if the person is not in that group of that account.
     async fn add_persisted_face(&self, face: &PersistedFace) -> Result<()>;
-    /// Deletes an enrolled face. `NotFound` if the person has no such face.
+    /// Deletes an enrolled face and counts a removal in its group (in one transaction). `NotFound` if the person
+    /// has no such face.
     async fn delete_persisted_face(
         &self,
         account: Uuid,

@@ -4,7 +4,7 @@
 use crate::{Result, StoreError};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 use tessera_core::audit::{Event, Outcome};
-use tessera_core::face::{Detection, GroupId, LargePersonGroup, PersistedFace, Person};
+use tessera_core::face::{Detection, GroupId, LargePersonGroup, PersistedFace, Person, Training};
 use tessera_core::identity::{Identity, IdentityId, IdentityKind, IdentityName};
 use tessera_core::session::{EndReason, Session};
 use tessera_core::{Account, FlagSet, IsvGrant, KeySlot, ResourceId, Timestamp};
@@ -200,6 +200,7 @@ where
     String: Decodes<R>,
     Option<String>: Decodes<R>,
     i64: Decodes<R>,
+    Option<i64>: Decodes<R>,
 {
     Ok(LargePersonGroup {
         account: uuid(&col::<R, String>(row, "account_id")?)?,
@@ -209,6 +210,22 @@ where
         user_data: col(row, "user_data")?,
         recognition_model: col(row, "recognition_model")?,
         created_at: Timestamp::from_millis(col(row, "created_at")?),
+        training: training(row)?,
+    })
+}
+
+/// A group's training columns.
+pub(crate) fn training<R>(row: &R) -> Result<Training>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    i64: Decodes<R>,
+    Option<i64>: Decodes<R>,
+{
+    Ok(Training {
+        generation: col(row, "training_generation")?,
+        trained_at: col::<R, Option<i64>>(row, "trained_at")?.map(Timestamp::from_millis),
+        removals: col(row, "removals")?,
     })
 }
 
@@ -228,7 +245,27 @@ where
         name: col(row, "name")?,
         user_data: col(row, "user_data")?,
         created_at: Timestamp::from_millis(col(row, "created_at")?),
+        persisted_face_ids: Vec::new(),
     })
+}
+
+/// Fills in the face ids of `persons` (in id order) from (`person_id`, `id`) rows in that order; faces of other
+/// persons are skipped.
+pub(crate) fn attach_face_ids<R>(persons: &mut [Person], faces: &[R]) -> Result<()>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decodes<R>,
+{
+    for row in faces {
+        let owner = uuid(&col::<R, String>(row, "person_id")?)?;
+        if let Ok(i) = persons.binary_search_by_key(&owner, |p| p.id) {
+            persons[i]
+                .persisted_face_ids
+                .push(uuid(&col::<R, String>(row, "id")?)?);
+        }
+    }
+    Ok(())
 }
 
 /// A template as stored: little-endian f32 values.
@@ -283,6 +320,20 @@ where
         user_data: col(row, "user_data")?,
         created_at: Timestamp::from_millis(col(row, "created_at")?),
     })
+}
+
+/// A (`person_id`, `template`) row: a template to search, with its person.
+pub(crate) fn person_template<R>(row: &R) -> Result<(uuid::Uuid, Vec<f32>)>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decodes<R>,
+    Vec<u8>: Decodes<R>,
+{
+    Ok((
+        uuid(&col::<R, String>(row, "person_id")?)?,
+        template(&col::<R, Vec<u8>>(row, "template")?)?,
+    ))
 }
 
 fn uuid(s: &str) -> Result<uuid::Uuid> {

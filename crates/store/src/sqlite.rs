@@ -23,7 +23,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::audit::{Event, GENESIS_HASH, Head, NewEvent};
-use tessera_core::face::{Detection, GroupId, LargePersonGroup, PersistedFace, Person};
+use tessera_core::face::{Detection, GroupId, LargePersonGroup, PersistedFace, Person, Training};
 use tessera_core::identity::{Identity, IdentityId, IdentityName};
 use tessera_core::secret::KeyHash;
 use tessera_core::session::{EndReason, Session};
@@ -615,7 +615,12 @@ impl Store for SqliteStore {
                 .bind(group.as_str())
                 .fetch_optional(&self.pool)
                 .await?;
-        row.as_ref().map(rows::person).transpose()
+        let person = row.as_ref().map(rows::person).transpose()?;
+        Ok(
+            with_face_ids(&self.pool, account, group, person.into_iter().collect())
+                .await?
+                .pop(),
+        )
     }
 
     async fn list_persons(
@@ -634,7 +639,8 @@ impl Store for SqliteStore {
         .bind(i64::from(limit.clamp(1, 1000)))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(rows::person).collect()
+        let persons = rows.iter().map(rows::person).collect::<Result<_>>()?;
+        with_face_ids(&self.pool, account, group, persons).await
     }
 
     async fn update_person(
@@ -664,17 +670,55 @@ impl Store for SqliteStore {
 
     async fn delete_person(&self, account: Uuid, group: &GroupId, id: Uuid) -> Result<()> {
         let _write = self.write_gate.lock().await;
+        let mut tx = self.pool.begin().await?;
+        count_removal(&mut tx, account, group).await?;
         let done =
             sqlx::query("DELETE FROM face_persons WHERE id = $1 AND account_id = $2 AND group_id = $3")
                 .bind(id.to_string())
                 .bind(account.to_string())
                 .bind(group.as_str())
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("person {id}")));
         }
+        tx.commit().await?;
         Ok(())
+    }
+
+    async fn train_group(&self, account: Uuid, group: &GroupId, now: Timestamp) -> Result<Training> {
+        let _write = self.write_gate.lock().await;
+        let row = sqlx::query(
+            "UPDATE large_person_groups SET training_generation = training_generation + 1, trained_at = $1
+             WHERE account_id = $2 AND group_id = $3 RETURNING training_generation, trained_at, removals",
+        )
+        .bind(now.millis())
+        .bind(account.to_string())
+        .bind(group.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref()
+            .map(rows::training)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(format!("large person group {}", group.as_str())))
+    }
+
+    async fn trained_templates(
+        &self,
+        account: Uuid,
+        group: &GroupId,
+        generation: i64,
+    ) -> Result<Vec<(Uuid, Vec<f32>)>> {
+        let rows = sqlx::query(
+            "SELECT person_id, template FROM persisted_faces
+             WHERE account_id = $1 AND group_id = $2 AND enrolled_generation < $3 ORDER BY person_id, id",
+        )
+        .bind(account.to_string())
+        .bind(group.as_str())
+        .bind(generation)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::person_template).collect()
     }
 
     async fn save_detection(&self, detection: &Detection) -> Result<()> {
@@ -719,9 +763,12 @@ impl Store for SqliteStore {
     async fn add_persisted_face(&self, face: &PersistedFace) -> Result<()> {
         let _write = self.write_gate.lock().await;
         let done = sqlx::query(
-            "INSERT INTO persisted_faces (id, person_id, account_id, group_id, template, user_data, created_at)
-             SELECT $1, $2, $3, $4, $5, $6, $7
-             WHERE EXISTS (SELECT 1 FROM face_persons WHERE id = $2 AND account_id = $3 AND group_id = $4)",
+            "INSERT INTO persisted_faces
+                 (id, person_id, account_id, group_id, template, user_data, created_at, enrolled_generation)
+             SELECT $1, $2, $3, $4, $5, $6, $7, g.training_generation
+             FROM face_persons p
+             JOIN large_person_groups g ON g.account_id = p.account_id AND g.group_id = p.group_id
+             WHERE p.id = $2 AND p.account_id = $3 AND p.group_id = $4",
         )
         .bind(face.id.to_string())
         .bind(face.person.to_string())
@@ -747,6 +794,8 @@ impl Store for SqliteStore {
         id: Uuid,
     ) -> Result<()> {
         let _write = self.write_gate.lock().await;
+        let mut tx = self.pool.begin().await?;
+        count_removal(&mut tx, account, group).await?;
         let done = sqlx::query(
             "DELETE FROM persisted_faces WHERE id = $1 AND person_id = $2 AND account_id = $3 AND group_id = $4",
         )
@@ -754,11 +803,12 @@ impl Store for SqliteStore {
         .bind(person.to_string())
         .bind(account.to_string())
         .bind(group.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("persisted face {id}")));
         }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -890,4 +940,45 @@ async fn insert_secret(
         .await
         .map_err(|e| StoreError::unique(e, "this refresh secret exists"))?;
     Ok(())
+}
+
+/// Counts a removal in a group, in the transaction that removes a face or person (first, as in the PostgreSQL
+/// backend, where the order matters).
+async fn count_removal(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    account: Uuid,
+    group: &GroupId,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE large_person_groups SET removals = removals + 1 WHERE account_id = $1 AND group_id = $2",
+    )
+    .bind(account.to_string())
+    .bind(group.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Fills in the enrolled face ids of persons of a group (in id order), with one query over their id range.
+async fn with_face_ids(
+    pool: &SqlitePool,
+    account: Uuid,
+    group: &GroupId,
+    mut persons: Vec<Person>,
+) -> Result<Vec<Person>> {
+    let (Some(first), Some(last)) = (persons.first(), persons.last()) else {
+        return Ok(persons);
+    };
+    let faces = sqlx::query(
+        "SELECT person_id, id FROM persisted_faces
+         WHERE account_id = $1 AND group_id = $2 AND person_id BETWEEN $3 AND $4 ORDER BY person_id, id",
+    )
+    .bind(account.to_string())
+    .bind(group.as_str())
+    .bind(first.id.to_string())
+    .bind(last.id.to_string())
+    .fetch_all(pool)
+    .await?;
+    rows::attach_face_ids(&mut persons, &faces)?;
+    Ok(persons)
 }

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use tessera_core::audit::{ChainVerifier, Event, GENESIS_HASH, NewEvent, Outcome};
-use tessera_core::face::{Detection, GroupId, LargePersonGroup, PersistedFace, Person};
+use tessera_core::face::{Detection, GroupId, LargePersonGroup, PersistedFace, Person, Training};
 use tessera_core::identity::{Identity, IdentityId, IdentityKind, IdentityName};
 use tessera_core::secret::KeyHash;
 use tessera_core::session::{EndReason, Session};
@@ -131,6 +131,7 @@ suite!(
     refresh_sessions_advance_once_per_generation,
     person_groups_and_persons_belong_to_one_account,
     face_templates_expire_enrol_and_cascade,
+    training_freezes_enrolments_and_counts_removals,
 );
 
 // ---- fixtures ----
@@ -238,6 +239,52 @@ async fn verified_log(store: &dyn Store) -> Vec<Event> {
 
 fn seqs(events: &[Event]) -> Vec<i64> {
     events.iter().map(|e| e.seq).collect()
+}
+
+fn gid(id: &str) -> GroupId {
+    GroupId::parse(id).unwrap()
+}
+
+fn new_group(acct: &Account, id: &str) -> LargePersonGroup {
+    LargePersonGroup {
+        account: acct.id,
+        id: gid(id),
+        name: format!("group {id}"),
+        user_data: Some("ud".into()),
+        recognition_model: "recognition_04".into(),
+        created_at: T0,
+        training: Training::default(),
+    }
+}
+
+fn new_person(n: u128, acct: &Account, group: &str) -> Person {
+    Person {
+        id: Uuid::from_u128(n),
+        account: acct.id,
+        group: gid(group),
+        name: format!("p{n}"),
+        user_data: None,
+        created_at: T0,
+        persisted_face_ids: vec![],
+    }
+}
+
+/// A face template, distinct per seed.
+fn template(seed: f32) -> Vec<f32> {
+    (0..128).map(|i| seed + i as f32 * 1e-3).collect()
+}
+
+/// Face `id` of `person`, enrolled in `acct`'s `group`, with template `template(id)`.
+fn new_face(id: u128, person: u128, acct: &Account, group: &str) -> PersistedFace {
+    PersistedFace {
+        id: Uuid::from_u128(id),
+        account: acct.id,
+        group: gid(group),
+        person: Uuid::from_u128(person),
+        template: template(id as f32),
+        user_data: Some("ud".into()),
+        created_at: T0,
+    }
 }
 
 // ---- accounts ----
@@ -1019,26 +1066,17 @@ async fn person_groups_and_persons_belong_to_one_account(db: Db) {
     for acct in [&a, &b] {
         store.create_account(acct, &[], T0).await.unwrap();
     }
-    let gid = |s: &str| GroupId::parse(s).unwrap();
-    let group = |acct: &Account, id: &str| LargePersonGroup {
-        account: acct.id,
-        id: gid(id),
-        name: format!("group {id}"),
-        user_data: Some("ud".into()),
-        recognition_model: "recognition_04".into(),
-        created_at: T0,
-    };
     for id in ["g3", "g1", "g2"] {
-        store.create_group(&group(&a, id)).await.unwrap();
+        store.create_group(&new_group(&a, id)).await.unwrap();
     }
-    store.create_group(&group(&b, "g1")).await.unwrap();
+    store.create_group(&new_group(&b, "g1")).await.unwrap();
     assert!(matches!(
-        store.create_group(&group(&a, "g1")).await,
+        store.create_group(&new_group(&a, "g1")).await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(
         store.group(a.id, &gid("g1")).await.unwrap(),
-        Some(group(&a, "g1"))
+        Some(new_group(&a, "g1"))
     );
     assert_eq!(store.group(a.id, &gid("nope")).await.unwrap(), None);
     let page: Vec<String> = store
@@ -1060,31 +1098,23 @@ async fn person_groups_and_persons_belong_to_one_account(db: Db) {
         "group g1"
     );
 
-    let person = |n: u128, acct: &Account, group: &str| Person {
-        id: Uuid::from_u128(n),
-        account: acct.id,
-        group: gid(group),
-        name: format!("p{n}"),
-        user_data: None,
-        created_at: T0,
-    };
     for n in [3, 1, 2] {
-        store.create_person(&person(n, &a, "g1")).await.unwrap();
+        store.create_person(&new_person(n, &a, "g1")).await.unwrap();
     }
     assert!(matches!(
-        store.create_person(&person(9, &a, "missing")).await,
+        store.create_person(&new_person(9, &a, "missing")).await,
         Err(StoreError::NotFound(_))
     ));
     assert!(
         matches!(
-            store.create_person(&person(9, &b, "g2")).await,
+            store.create_person(&new_person(9, &b, "g2")).await,
             Err(StoreError::NotFound(_))
         ),
         "B has no group g2"
     );
     assert_eq!(
         store.person(a.id, &gid("g1"), Uuid::from_u128(1)).await.unwrap(),
-        Some(person(1, &a, "g1"))
+        Some(new_person(1, &a, "g1"))
     );
     assert_eq!(
         store.person(b.id, &gid("g1"), Uuid::from_u128(1)).await.unwrap(),
@@ -1123,7 +1153,7 @@ async fn person_groups_and_persons_belong_to_one_account(db: Db) {
         Err(StoreError::NotFound(_))
     ));
     assert!(store.group(b.id, &gid("g1")).await.unwrap().is_some());
-    store.create_group(&group(&a, "g1")).await.unwrap();
+    store.create_group(&new_group(&a, "g1")).await.unwrap();
     assert!(
         store
             .list_persons(a.id, &gid("g1"), None, 10)
@@ -1139,7 +1169,6 @@ async fn face_templates_expire_enrol_and_cascade(db: Db) {
     for acct in [&a, &b] {
         store.create_account(acct, &[], T0).await.unwrap();
     }
-    let template = |seed: f32| -> Vec<f32> { (0..128).map(|i| seed + i as f32 * 1e-3).collect() };
     let detection = Detection {
         id: Uuid::from_u128(7),
         account: a.id,
@@ -1170,40 +1199,12 @@ async fn face_templates_expire_enrol_and_cascade(db: Db) {
     assert_eq!(store.purge_detections(T0.plus_secs(86_399)).await.unwrap(), 0);
     assert_eq!(store.purge_detections(T0.plus_secs(86_400)).await.unwrap(), 1);
 
-    let gid = GroupId::parse("g").unwrap();
-    store
-        .create_group(&LargePersonGroup {
-            account: a.id,
-            id: gid.clone(),
-            name: "g".into(),
-            user_data: None,
-            recognition_model: "recognition_04".into(),
-            created_at: T0,
-        })
-        .await
-        .unwrap();
+    let gid = gid("g");
+    store.create_group(&new_group(&a, "g")).await.unwrap();
     for n in [1, 2] {
-        store
-            .create_person(&Person {
-                id: Uuid::from_u128(n),
-                account: a.id,
-                group: gid.clone(),
-                name: format!("p{n}"),
-                user_data: None,
-                created_at: T0,
-            })
-            .await
-            .unwrap();
+        store.create_person(&new_person(n, &a, "g")).await.unwrap();
     }
-    let face = |id: u128, person: u128, acct: &Account| PersistedFace {
-        id: Uuid::from_u128(id),
-        account: acct.id,
-        group: gid.clone(),
-        person: Uuid::from_u128(person),
-        template: template(id as f32),
-        user_data: Some("ud".into()),
-        created_at: T0,
-    };
+    let face = |id: u128, person: u128, acct: &Account| new_face(id, person, acct, "g");
     for (id, person) in [(12, 1), (11, 1), (21, 2)] {
         store.add_persisted_face(&face(id, person, &a)).await.unwrap();
     }
@@ -1242,6 +1243,212 @@ async fn face_templates_expire_enrol_and_cascade(db: Db) {
     assert_eq!(ids(store.persisted_faces(a.id, &gid, None).await.unwrap()), [21]);
     store.delete_group(a.id, &gid).await.unwrap();
     assert!(store.persisted_faces(a.id, &gid, None).await.unwrap().is_empty());
+}
+
+async fn training_freezes_enrolments_and_counts_removals(db: Db) {
+    let store = db.store.as_ref();
+    let (a, b) = (account(face_id("rg", "face-a")), account(face_id("rg", "face-b")));
+    for acct in [&a, &b] {
+        store.create_account(acct, &[], T0).await.unwrap();
+    }
+    let g = gid("g");
+    // A's group g holds persons 1, 3, 5 and 7; the persons with ids between them, 2 (B's group g) and 4 (A's
+    // group h), have faces that must not show in g.
+    for (acct, group) in [(&a, "g"), (&a, "h"), (&b, "g")] {
+        store.create_group(&new_group(acct, group)).await.unwrap();
+    }
+    for (n, acct, group) in [
+        (1, &a, "g"),
+        (3, &a, "g"),
+        (5, &a, "g"),
+        (7, &a, "g"),
+        (2, &b, "g"),
+        (4, &a, "h"),
+    ] {
+        store.create_person(&new_person(n, acct, group)).await.unwrap();
+    }
+    for (id, person, acct, group) in [
+        (12, 1, &a, "g"),
+        (11, 1, &a, "g"),
+        (31, 3, &a, "g"),
+        (21, 2, &b, "g"),
+        (41, 4, &a, "h"),
+    ] {
+        store
+            .add_persisted_face(&new_face(id, person, acct, group))
+            .await
+            .unwrap();
+    }
+    let training = |generation: i64, secs: Option<i64>, removals: i64| Training {
+        generation,
+        trained_at: secs.map(|s| T0.plus_secs(s)),
+        removals,
+    };
+    let training_of = |acct: Uuid, group: &'static str| async move {
+        store.group(acct, &gid(group)).await.unwrap().unwrap().training
+    };
+    let templates = |faces: &[(u128, u128)]| -> Vec<(Uuid, Vec<f32>)> {
+        faces
+            .iter()
+            .map(|&(person, face)| (Uuid::from_u128(person), template(face as f32)))
+            .collect()
+    };
+    let face_ids = |persons: Vec<Person>| -> Vec<(u128, Vec<u128>)> {
+        persons
+            .into_iter()
+            .map(|p| {
+                (
+                    p.id.as_u128(),
+                    p.persisted_face_ids.iter().map(|f| f.as_u128()).collect(),
+                )
+            })
+            .collect()
+    };
+
+    for (acct, group) in [(&a, "missing"), (&b, "h")] {
+        assert!(
+            matches!(
+                store.train_group(acct.id, &gid(group), T0).await,
+                Err(StoreError::NotFound(_))
+            ),
+            "{group}"
+        );
+    }
+    assert_eq!(
+        training_of(a.id, "g").await,
+        training(0, None, 0),
+        "never trained"
+    );
+    assert!(store.trained_templates(a.id, &g, 0).await.unwrap().is_empty());
+
+    // Training 1 takes the faces enrolled so far; faces enrolled after it wait for training 2.
+    assert_eq!(
+        store.train_group(a.id, &g, T0.plus_secs(60)).await.unwrap(),
+        training(1, Some(60), 0)
+    );
+    assert_eq!(training_of(a.id, "g").await, training(1, Some(60), 0));
+    for (id, person) in [(13, 1), (71, 7)] {
+        store
+            .add_persisted_face(&new_face(id, person, &a, "g"))
+            .await
+            .unwrap();
+    }
+    let generation_1 = templates(&[(1, 11), (1, 12), (3, 31)]);
+    assert_eq!(store.trained_templates(a.id, &g, 1).await.unwrap(), generation_1);
+    assert_eq!(
+        store.train_group(a.id, &g, T0.plus_secs(120)).await.unwrap(),
+        training(2, Some(120), 0)
+    );
+    assert_eq!(
+        store.trained_templates(a.id, &g, 2).await.unwrap(),
+        templates(&[(1, 11), (1, 12), (1, 13), (3, 31), (7, 71)])
+    );
+    assert_eq!(store.trained_templates(a.id, &g, 1).await.unwrap(), generation_1);
+
+    // Persons come with their face ids, in id order, whole lists and pages alike.
+    assert_eq!(
+        store
+            .person(a.id, &g, Uuid::from_u128(1))
+            .await
+            .map(|p| face_ids(Vec::from_iter(p)))
+            .unwrap(),
+        [(1, vec![11, 12, 13])]
+    );
+    assert_eq!(
+        store
+            .person(a.id, &g, Uuid::from_u128(5))
+            .await
+            .map(|p| face_ids(Vec::from_iter(p)))
+            .unwrap(),
+        [(5, vec![])]
+    );
+    assert_eq!(
+        face_ids(store.list_persons(a.id, &g, None, 10).await.unwrap()),
+        [(1, vec![11, 12, 13]), (3, vec![31]), (5, vec![]), (7, vec![71])]
+    );
+    assert_eq!(
+        face_ids(
+            store
+                .list_persons(a.id, &g, Some(Uuid::from_u128(1)), 2)
+                .await
+                .unwrap()
+        ),
+        [(3, vec![31]), (5, vec![])]
+    );
+    assert_eq!(
+        face_ids(
+            store
+                .list_persons(a.id, &g, Some(Uuid::from_u128(5)), 2)
+                .await
+                .unwrap()
+        ),
+        [(7, vec![71])]
+    );
+
+    // B's group g is its own: untrained, with only B's face; B cannot remove A's faces or persons.
+    assert_eq!(training_of(b.id, "g").await, training(0, None, 0));
+    assert_eq!(
+        store.trained_templates(b.id, &g, 3).await.unwrap(),
+        templates(&[(2, 21)])
+    );
+    assert!(
+        store
+            .trained_templates(b.id, &gid("h"), 3)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        store
+            .delete_persisted_face(b.id, &g, Uuid::from_u128(1), Uuid::from_u128(12))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.delete_person(b.id, &g, Uuid::from_u128(3)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        training_of(b.id, "g").await,
+        training(0, None, 0),
+        "no removal counted"
+    );
+
+    // Removals are counted (failed ones are not) and leave the trained set at once.
+    store
+        .delete_persisted_face(a.id, &g, Uuid::from_u128(1), Uuid::from_u128(12))
+        .await
+        .unwrap();
+    assert_eq!(training_of(a.id, "g").await, training(2, Some(120), 1));
+    assert!(matches!(
+        store
+            .delete_persisted_face(a.id, &g, Uuid::from_u128(1), Uuid::from_u128(12))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    store.delete_person(a.id, &g, Uuid::from_u128(3)).await.unwrap();
+    assert!(matches!(
+        store.delete_person(a.id, &g, Uuid::from_u128(3)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(training_of(a.id, "g").await, training(2, Some(120), 2));
+    assert_eq!(
+        store.trained_templates(a.id, &g, 2).await.unwrap(),
+        templates(&[(1, 11), (1, 13), (7, 71)])
+    );
+    assert_eq!(
+        store.trained_templates(a.id, &g, 1).await.unwrap(),
+        templates(&[(1, 11)])
+    );
+    assert_eq!(
+        face_ids(store.list_persons(a.id, &g, None, 10).await.unwrap()),
+        [(1, vec![11, 13]), (5, vec![]), (7, vec![71])]
+    );
+    assert_eq!(
+        training_of(a.id, "h").await,
+        training(0, None, 0),
+        "other groups are untouched"
+    );
 }
 
 async fn refresh_sessions_advance_once_per_generation(db: Db) {

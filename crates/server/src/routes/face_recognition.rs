@@ -1,0 +1,622 @@
+//! Face detection and recognition (`/face/v1.0/detect`, `identify`, `verify`, `findsimilars`; WIRE-SPEC §5.1),
+//! each behind the Limited Access gate with the requirement `tessera_core::face::FaceOperation` gives it. The gate
+//! runs first, before anything about the request's faces or groups is looked up, and audits its decision.
+//!
+//! Images arrive as raw bytes (`application/octet-stream`, chunked or not), at most 6 MiB; Tessera never fetches
+//! image URLs. Detection keeps each face's template under a face id for `faceIdTimeToLive` seconds (default and
+//! most 24 h); face ids belong to the account that detected them and are `FaceNotFound` to every other.
+//!
+//! Every recognition model name is answered by the same network (see `tessera_core::face::RECOGNITION_MODELS`),
+//! but as on Azure a face detected under one name is only compared with faces and groups of the same name.
+
+use crate::error::{ApiError, ApiJson, ApiQuery};
+use crate::gate::LimitedAccess;
+use crate::routes::face::{ensure_face_account, existing_group, person_id, person_not_found};
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tessera_core::face::{
+    self, Detection, FACE_ID_TTL_SECS, FaceOperation, SAME_PERSON_COSINE, confidence, cosine_for_confidence,
+};
+use tessera_face::{DecodedImage, DetectedFace, Embedding, Engine, ImageLimits, Rect};
+use uuid::Uuid;
+
+/// Largest image body, bytes (Azure's limit).
+pub const MAX_IMAGE_BYTES: usize = 6 * 1024 * 1024;
+/// Least detector score of a face that is reported.
+const MIN_DETECTION_SCORE: f32 = 0.7;
+/// Most faces one detection reports (the largest ones), as Azure.
+const MAX_FACES: usize = 100;
+/// Most face ids one identification takes.
+const MAX_IDENTIFY_FACES: usize = 10;
+/// Most candidate face ids of one find-similar, and most candidates returned.
+const MAX_SIMILAR_CANDIDATES: usize = 1000;
+/// Detection models accepted (all served by the same detector).
+const DETECTION_MODELS: [&str; 3] = ["detection_01", "detection_02", "detection_03"];
+
+/// The routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/face/v1.0/detect",
+            post(detect).layer(DefaultBodyLimit::max(MAX_IMAGE_BYTES)),
+        )
+        .route("/face/v1.0/identify", post(identify))
+        .route("/face/v1.0/verify", post(verify))
+        .route("/face/v1.0/findsimilars", post(find_similar))
+}
+
+/// An image body: the raw bytes of a JPEG, PNG, BMP or GIF.
+pub struct ImageBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ImageBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("application/json")
+            });
+        if json {
+            return Err(ApiError::bad_request(
+                "InvalidURL",
+                "Tessera does not fetch images from URLs: send the image itself as application/octet-stream",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::bad_request(
+                    "InvalidImageSize",
+                    format!("the image is larger than {MAX_IMAGE_BYTES} bytes"),
+                )
+            } else {
+                ApiError::bad_request("InvalidImage", rejection.body_text())
+            }
+        })?;
+        Ok(Self(bytes))
+    }
+}
+
+/// A `targetFace` query value: `left,top,width,height`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TargetFace(Rect);
+
+impl TargetFace {
+    /// Parses `left,top,width,height` (non-negative integers, non-empty box).
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        let bad = || {
+            ApiError::bad_request(
+                "BadArgument",
+                "targetFace must be left,top,width,height in pixels",
+            )
+        };
+        let values: Vec<u32> = raw
+            .split(',')
+            .map(|v| v.trim().parse().map_err(|_| bad()))
+            .collect::<Result<_, _>>()?;
+        match values[..] {
+            [left, top, width, height] if width > 0 && height > 0 => Ok(Self(Rect {
+                left,
+                top,
+                width,
+                height,
+            })),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// Checks a `detectionModel` (absent means `detection_01`).
+pub fn check_detection_model(model: Option<&str>) -> Result<(), ApiError> {
+    match model {
+        None => Ok(()),
+        Some(m) if DETECTION_MODELS.contains(&m) => Ok(()),
+        Some(_) => Err(ApiError::bad_request(
+            "BadArgument",
+            format!("detectionModel must be one of {}", DETECTION_MODELS.join(", ")),
+        )),
+    }
+}
+
+/// Checks a `recognitionModel` (absent means `recognition_01`) and returns it.
+fn recognition_model(model: Option<String>) -> Result<String, ApiError> {
+    let model = model.unwrap_or_else(|| face::RECOGNITION_MODELS[0].to_owned());
+    face::check_recognition_model(&model).map_err(|e| ApiError::bad_request("BadArgument", e.to_string()))?;
+    Ok(model)
+}
+
+/// A face the engine found, with its template when one was asked for.
+struct Found {
+    face: DetectedFace,
+    template: Option<Embedding>,
+}
+
+/// Decodes `image` and finds its faces, largest first (at most [`MAX_FACES`]), with templates if `embed`.
+fn find_faces(
+    engine: &Engine,
+    image: &[u8],
+    limits: &ImageLimits,
+    embed: bool,
+) -> Result<Vec<Found>, tessera_face::FaceError> {
+    let decoded = DecodedImage::decode(image, limits)?;
+    let mut faces = engine.detect(&decoded, MIN_DETECTION_SCORE)?;
+    faces.sort_by_key(|f| std::cmp::Reverse(u64::from(f.rect.width) * u64::from(f.rect.height)));
+    faces.truncate(MAX_FACES);
+    faces
+        .into_iter()
+        .map(|face| {
+            let template = embed.then(|| engine.embed(&decoded, &face)).transpose()?;
+            Ok(Found { face, template })
+        })
+        .collect()
+}
+
+/// The template of the one face to enrol: the image's only face, or the detected face that best overlaps
+/// `target`. 400 `InvalidImage` when there is none, or more than one without a target.
+pub async fn enrolment_template(
+    state: &AppState,
+    image: Bytes,
+    target: Option<TargetFace>,
+) -> Result<Vec<f32>, ApiError> {
+    let limits = state.face.limits;
+    let chosen = state
+        .face
+        .run(move |engine| {
+            let decoded = DecodedImage::decode(&image, &limits)?;
+            let faces = engine.detect(&decoded, MIN_DETECTION_SCORE)?;
+            let chosen = match target {
+                Some(TargetFace(rect)) => faces
+                    .iter()
+                    .map(|f| (overlap(&f.rect, &rect), f))
+                    .filter(|(iou, _)| *iou >= 0.5)
+                    .max_by(|a, b| a.0.total_cmp(&b.0))
+                    .map(|(_, f)| Ok(*f)),
+                None => match faces.as_slice() {
+                    [] => None,
+                    [one] => Some(Ok(*one)),
+                    _ => Some(Err(())),
+                },
+            };
+            Ok(match chosen {
+                Some(Ok(face)) => Some(Ok(engine.embed(&decoded, &face)?)),
+                Some(Err(())) => Some(Err(())),
+                None => None,
+            })
+        })
+        .await?;
+    match chosen {
+        Some(Ok(template)) => Ok(template.values().to_vec()),
+        Some(Err(())) => Err(ApiError::bad_request(
+            "InvalidImage",
+            "There is more than 1 face in the image; give targetFace to choose one.",
+        )),
+        None => Err(ApiError::bad_request(
+            "InvalidImage",
+            "No face detected in the image or in the specified targetFace area.",
+        )),
+    }
+}
+
+/// Intersection over union of two boxes.
+fn overlap(a: &Rect, b: &Rect) -> f32 {
+    let span = |a0: u32, a1: u32, b0: u32, b1: u32| (a1.min(b1)).saturating_sub(a0.max(b0));
+    let inter = u64::from(span(a.left, a.left + a.width, b.left, b.left + b.width))
+        * u64::from(span(a.top, a.top + a.height, b.top, b.top + b.height));
+    let union = u64::from(a.width) * u64::from(a.height) + u64::from(b.width) * u64::from(b.height) - inter;
+    if union == 0 {
+        0.0
+    } else {
+        inter as f32 / union as f32
+    }
+}
+
+/// Lets the request through the gate for `operation`, or refuses it (403, audited).
+async fn gate(state: &AppState, access: &LimitedAccess, operation: FaceOperation) -> Result<(), ApiError> {
+    ensure_face_account(&access.caller)?;
+    access
+        .require_all(state, operation.requirement(), operation.name())
+        .await
+        .map(drop)
+}
+
+/// Query of a detection (the v1.0 SDK always sends every one of them).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DetectQuery {
+    return_face_id: Option<bool>,
+    #[serde(default)]
+    return_face_landmarks: bool,
+    return_face_attributes: Option<String>,
+    recognition_model: Option<String>,
+    #[serde(default)]
+    return_recognition_model: bool,
+    detection_model: Option<String>,
+    face_id_time_to_live: Option<i64>,
+}
+
+/// `POST /detect`: the faces in the image, largest first, each with a face id unless `returnFaceId=false`.
+pub async fn detect(
+    State(state): State<AppState>,
+    access: LimitedAccess,
+    ApiQuery(query): ApiQuery<DetectQuery>,
+    ImageBody(image): ImageBody,
+) -> Result<Response, ApiError> {
+    let return_face_id = query.return_face_id.unwrap_or(true);
+    gate(&state, &access, FaceOperation::Detect { return_face_id }).await?;
+    if query
+        .return_face_attributes
+        .as_deref()
+        .is_some_and(|a| !a.trim().is_empty())
+    {
+        return Err(ApiError::bad_request(
+            "BadArgument",
+            "face attributes are not supported: omit returnFaceAttributes",
+        ));
+    }
+    check_detection_model(query.detection_model.as_deref())?;
+    let model = recognition_model(query.recognition_model)?;
+    let ttl = query.face_id_time_to_live.unwrap_or(FACE_ID_TTL_SECS);
+    if !(60..=FACE_ID_TTL_SECS).contains(&ttl) {
+        return Err(ApiError::bad_request(
+            "BadArgument",
+            format!("faceIdTimeToLive must be from 60 to {FACE_ID_TTL_SECS} seconds"),
+        ));
+    }
+    let limits = state.face.limits;
+    let found = state
+        .face
+        .run(move |engine| find_faces(engine, &image, &limits, return_face_id))
+        .await?;
+    let now = state.clock.now();
+    let mut answer = Vec::with_capacity(found.len());
+    for Found { face, template } in found {
+        let mut view = json!({"faceRectangle": rectangle(&face.rect)});
+        if let Some(template) = template {
+            let detection = Detection {
+                id: Uuid::new_v4(),
+                account: access.caller.account.id,
+                recognition_model: model.clone(),
+                template: template.values().to_vec(),
+                created_at: now,
+                expires_at: now.plus_secs(ttl),
+            };
+            state.store.save_detection(&detection).await?;
+            view["faceId"] = detection.id.to_string().into();
+        }
+        if query.return_recognition_model {
+            view["recognitionModel"] = model.clone().into();
+        }
+        if query.return_face_landmarks {
+            view["faceLandmarks"] = landmarks(&face);
+        }
+        answer.push(view);
+    }
+    Ok(Json(answer).into_response())
+}
+
+fn rectangle(rect: &Rect) -> Value {
+    json!({"top": rect.top, "left": rect.left, "width": rect.width, "height": rect.height})
+}
+
+/// The five landmarks the detector finds, under Azure's names (left and right as seen in the image).
+fn landmarks(face: &DetectedFace) -> Value {
+    let point = |i: usize| json!({"x": face.landmarks[i].0, "y": face.landmarks[i].1});
+    json!({
+        "pupilLeft": point(0),
+        "pupilRight": point(1),
+        "noseTip": point(2),
+        "mouthLeft": point(3),
+        "mouthRight": point(4),
+    })
+}
+
+/// A live face id of the caller's, as a template: 400 `FaceNotFound` otherwise (unknown, expired, or another
+/// account's: the same answer, so ids cannot be probed).
+async fn live_face(
+    state: &AppState,
+    access: &LimitedAccess,
+    raw: &str,
+) -> Result<(Detection, Embedding), ApiError> {
+    let not_found =
+        || ApiError::bad_request("FaceNotFound", format!("Face {raw} is not found or has expired."));
+    let id = Uuid::try_parse(raw).map_err(|_| not_found())?;
+    let detection = state
+        .store
+        .detection(access.caller.account.id, id, state.clock.now())
+        .await?
+        .ok_or_else(not_found)?;
+    let template = Embedding::from_values(&detection.template)
+        .ok_or_else(|| ApiError::internal(&format_args!("face {id} has a corrupt template")))?;
+    Ok((detection, template))
+}
+
+/// Refuses comparing faces of different recognition models.
+fn same_model(a: &str, b: &str) -> Result<(), ApiError> {
+    if a == b {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "BadArgument",
+            format!("faces and groups of different recognition models ({a}, {b}) cannot be compared"),
+        ))
+    }
+}
+
+fn person_groups_unsupported() -> ApiError {
+    ApiError::bad_request(
+        "BadArgument",
+        "person groups are not supported: use a large person group (largePersonGroupId)",
+    )
+}
+
+/// Body of an identification.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentifyBody {
+    face_ids: Vec<String>,
+    large_person_group_id: Option<String>,
+    person_group_id: Option<String>,
+    max_num_of_candidates_returned: Option<usize>,
+    confidence_threshold: Option<f32>,
+}
+
+/// `POST /identify`: for each face id, the group's persons it most resembles, best first.
+pub async fn identify(
+    State(state): State<AppState>,
+    access: LimitedAccess,
+    ApiJson(body): ApiJson<IdentifyBody>,
+) -> Result<Response, ApiError> {
+    gate(&state, &access, FaceOperation::Identify).await?;
+    if body.person_group_id.is_some() {
+        return Err(person_groups_unsupported());
+    }
+    let raw_group = body
+        .large_person_group_id
+        .ok_or_else(|| ApiError::bad_request("BadArgument", "largePersonGroupId is required"))?;
+    if body.face_ids.is_empty() || body.face_ids.len() > MAX_IDENTIFY_FACES {
+        return Err(ApiError::bad_request(
+            "BadArgument",
+            format!("faceIds must hold 1 to {MAX_IDENTIFY_FACES} face ids"),
+        ));
+    }
+    let k = candidates_limit(body.max_num_of_candidates_returned, 1, 100)?;
+    let threshold = threshold(body.confidence_threshold)?;
+    let group = existing_group(&state, &access.caller, &raw_group).await?;
+    if !group.training.is_trained() {
+        return Err(ApiError::bad_request(
+            "LargePersonGroupNotTrained",
+            "Large person group not trained.",
+        ));
+    }
+    let mut queries = Vec::with_capacity(body.face_ids.len());
+    for raw in &body.face_ids {
+        let (detection, template) = live_face(&state, &access, raw).await?;
+        same_model(&detection.recognition_model, &group.recognition_model)?;
+        queries.push((detection.id, template));
+    }
+    let index = state.face.index(state.store.as_ref(), &group).await?;
+    let min_cosine = cosine_for_confidence(threshold);
+    let answer: Vec<Value> = queries
+        .iter()
+        .map(|(id, template)| {
+            let candidates: Vec<Value> = index
+                .search(template.values(), k, min_cosine)
+                .into_iter()
+                .map(|(person, cosine)| json!({"personId": person, "confidence": confidence(cosine)}))
+                .collect();
+            json!({"faceId": id, "candidates": candidates})
+        })
+        .collect();
+    Ok(Json(answer).into_response())
+}
+
+fn candidates_limit(asked: Option<usize>, default: usize, most: usize) -> Result<usize, ApiError> {
+    match asked.unwrap_or(default) {
+        n if (1..=most).contains(&n) => Ok(n),
+        _ => Err(ApiError::bad_request(
+            "BadArgument",
+            format!("maxNumOfCandidatesReturned must be from 1 to {most}"),
+        )),
+    }
+}
+
+fn threshold(asked: Option<f32>) -> Result<f32, ApiError> {
+    match asked.unwrap_or(0.5) {
+        t if (0.0..=1.0).contains(&t) => Ok(t),
+        _ => Err(ApiError::bad_request(
+            "BadArgument",
+            "confidenceThreshold must be from 0 to 1",
+        )),
+    }
+}
+
+/// Body of a verification: two face ids, or a face id and a person of a large person group.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyBody {
+    face_id1: Option<String>,
+    face_id2: Option<String>,
+    face_id: Option<String>,
+    person_id: Option<String>,
+    large_person_group_id: Option<String>,
+    person_group_id: Option<String>,
+}
+
+/// `POST /verify`: whether two faces, or a face and a person's enrolled faces, show the same person.
+pub async fn verify(
+    State(state): State<AppState>,
+    access: LimitedAccess,
+    ApiJson(body): ApiJson<VerifyBody>,
+) -> Result<Response, ApiError> {
+    gate(&state, &access, FaceOperation::Verify).await?;
+    if body.person_group_id.is_some() {
+        return Err(person_groups_unsupported());
+    }
+    let cosine = match body {
+        VerifyBody {
+            face_id1: Some(first),
+            face_id2: Some(second),
+            face_id: None,
+            person_id: None,
+            large_person_group_id: None,
+            ..
+        } => {
+            let (a, a_template) = live_face(&state, &access, &first).await?;
+            let (b, b_template) = live_face(&state, &access, &second).await?;
+            same_model(&a.recognition_model, &b.recognition_model)?;
+            a_template.cosine(&b_template)
+        }
+        VerifyBody {
+            face_id1: None,
+            face_id2: None,
+            face_id: Some(face),
+            person_id: Some(person),
+            large_person_group_id: Some(raw_group),
+            ..
+        } => {
+            let (detection, template) = live_face(&state, &access, &face).await?;
+            let group = existing_group(&state, &access.caller, &raw_group).await?;
+            same_model(&detection.recognition_model, &group.recognition_model)?;
+            let person = state
+                .store
+                .person(access.caller.account.id, &group.id, person_id(&person)?)
+                .await?
+                .ok_or_else(person_not_found)?;
+            let enrolled = state
+                .store
+                .persisted_faces(access.caller.account.id, &group.id, Some(person.id))
+                .await?;
+            enrolled
+                .iter()
+                .filter_map(|f| Embedding::from_values(&f.template))
+                .map(|e| template.cosine(&e))
+                .reduce(f32::max)
+                .ok_or_else(|| {
+                    ApiError::bad_request("PersonFaceNotFound", "The person has no enrolled face.")
+                })?
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "BadArgument",
+                "give faceId1 and faceId2, or faceId, personId and largePersonGroupId",
+            ));
+        }
+    };
+    Ok(
+        Json(json!({"isIdentical": cosine >= SAME_PERSON_COSINE, "confidence": confidence(cosine)}))
+            .into_response(),
+    )
+}
+
+/// Body of a find-similar.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FindSimilarBody {
+    face_id: String,
+    face_ids: Option<Vec<String>>,
+    face_list_id: Option<String>,
+    large_face_list_id: Option<String>,
+    max_num_of_candidates_returned: Option<usize>,
+    mode: Option<String>,
+}
+
+/// `POST /findsimilars` among given face ids: the most similar first; `matchPerson` (the default) keeps only the
+/// faces that show the same person, `matchFace` the most similar ones whoever they show.
+pub async fn find_similar(
+    State(state): State<AppState>,
+    access: LimitedAccess,
+    ApiJson(body): ApiJson<FindSimilarBody>,
+) -> Result<Response, ApiError> {
+    let in_face_list = body.face_list_id.is_some() || body.large_face_list_id.is_some();
+    gate(&state, &access, FaceOperation::FindSimilar { in_face_list }).await?;
+    if in_face_list {
+        return Err(ApiError::bad_request(
+            "BadArgument",
+            "face lists are not supported yet: give the candidates as faceIds",
+        ));
+    }
+    let candidates = body
+        .face_ids
+        .filter(|ids| !ids.is_empty() && ids.len() <= MAX_SIMILAR_CANDIDATES)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "BadArgument",
+                format!("faceIds must hold 1 to {MAX_SIMILAR_CANDIDATES} face ids"),
+            )
+        })?;
+    let k = candidates_limit(body.max_num_of_candidates_returned, 20, MAX_SIMILAR_CANDIDATES)?;
+    let match_person = match body.mode.as_deref() {
+        None | Some("matchPerson") => true,
+        Some("matchFace") => false,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "BadArgument",
+                "mode must be matchPerson or matchFace",
+            ));
+        }
+    };
+    let (query, template) = live_face(&state, &access, &body.face_id).await?;
+    let mut scored = Vec::with_capacity(candidates.len());
+    for raw in &candidates {
+        let (candidate, candidate_template) = live_face(&state, &access, raw).await?;
+        same_model(&query.recognition_model, &candidate.recognition_model)?;
+        let cosine = template.cosine(&candidate_template);
+        if !match_person || cosine >= SAME_PERSON_COSINE {
+            scored.push((candidate.id, cosine));
+        }
+    }
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+    scored.dedup_by_key(|(id, _)| *id);
+    scored.truncate(k);
+    let answer: Vec<Value> = scored
+        .into_iter()
+        .map(|(id, cosine)| json!({"faceId": id, "confidence": confidence(cosine)}))
+        .collect();
+    Ok(Json(answer).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_faces_parse_as_azure_writes_them() {
+        assert_eq!(
+            TargetFace::parse("10,20,30,40").unwrap(),
+            TargetFace(Rect {
+                left: 10,
+                top: 20,
+                width: 30,
+                height: 40
+            })
+        );
+        for bad in ["", "1,2,3", "1,2,3,4,5", "1,2,0,4", "-1,2,3,4", "a,b,c,d"] {
+            assert_eq!(TargetFace::parse(bad).unwrap_err().code(), "BadArgument", "{bad}");
+        }
+    }
+
+    #[test]
+    fn overlap_is_intersection_over_union() {
+        let a = Rect {
+            left: 0,
+            top: 0,
+            width: 10,
+            height: 10,
+        };
+        let b = Rect { left: 5, ..a };
+        assert_eq!(overlap(&a, &a), 1.0);
+        assert!((overlap(&a, &b) - 50.0 / 150.0).abs() < 1e-6);
+        assert_eq!(overlap(&a, &Rect { left: 20, ..a }), 0.0);
+    }
+}
