@@ -4,7 +4,7 @@
 //! unit-length templates, so a search is a single pass of dot products (the cosine of unit vectors) over memory
 //! in order, in fixed-width chunks the compiler vectorises. Each person scores its best face; the answer is the
 //! top `k` persons at or above a threshold. Exact search keeps recall at 1 by construction; its cost is linear in
-//! the number of enrolled faces (see `cargo xtask bench` for the measured latency at 1k, 10k and 100k persons).
+//! the number of enrolled faces (`cargo bench -p tessera-face` measures it at 1k, 10k and 100k persons).
 
 use uuid::Uuid;
 

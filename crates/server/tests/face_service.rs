@@ -16,11 +16,14 @@ use tessera_testkit::FaceFixtures;
 const FLAGS: [&str; 2] = ["Face.Identification", "Face.Verification"];
 const GROUP: &str = "/face/v1.0/largepersongroups/gallery";
 
-/// A node with the face engine, on `database_url` (SQLite of its own when `None`).
-async fn face_server(fixtures: &FaceFixtures, database_url: Option<String>) -> Server {
+/// A node with the face engine: on its own SQLite database, or as one of the nodes sharing `cluster` (a
+/// PostgreSQL URL and the master key), which sign and accept tokens as one public URL.
+async fn face_server(fixtures: &FaceFixtures, cluster: Option<(&str, &str)>) -> Server {
     Server::start_with(Options {
-        database_url,
+        database_url: cluster.map(|(url, _)| url.to_owned()),
+        master_key: cluster.map(|(_, key)| key.to_owned()),
         file: FileConfig {
+            public_url: cluster.map(|_| "https://tessera.cluster.test".to_owned()),
             face: Some(FaceFileConfig {
                 enabled: Some(true),
                 models_dir: Some(fixtures.models_dir.clone()),
@@ -571,21 +574,9 @@ async fn nodes_share_training_and_removals_through_postgres() {
     let url = tokio::task::spawn_blocking(tessera_testkit::postgres_url)
         .await
         .expect("a PostgreSQL database");
-    let a = face_server(&f, Some(url.clone())).await;
-    let b = Server::start_with(Options {
-        database_url: Some(url),
-        master_key: Some(a.master_key.clone()),
-        file: FileConfig {
-            face: Some(FaceFileConfig {
-                enabled: Some(true),
-                models_dir: Some(f.models_dir.clone()),
-                ..Default::default()
-            }),
-            ..FileConfig::default()
-        },
-        ..Options::default()
-    })
-    .await;
+    let master_key = common::master_key();
+    let a = face_server(&f, Some((&url, &master_key))).await;
+    let b = face_server(&f, Some((&url, &master_key))).await;
     let isv = a.create_isv("face-pg-isv", &FLAGS).await;
     let client = a.create_account(&face_id("face-pg-client")).await;
     let token = a.lat(&isv, &client, &FLAGS).await;
