@@ -88,7 +88,7 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
         face,
         config: config.clone(),
     });
-    let maintenance = tokio::spawn(maintain_keys(state.clone()));
+    let maintenance = tokio::spawn(maintain(state.clone()));
 
     let handle = Handle::new();
     let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
@@ -140,14 +140,29 @@ fn create_private_dir(dir: &std::path::Path) -> Result<(), StartError> {
         .map_err(|e| StartError(format!("cannot create the data directory {}: {e}", dir.display())))
 }
 
-async fn maintain_keys(state: AppState) {
-    let mut tick = tokio::time::interval(state.config.key_refresh);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
+/// How often expired face ids (and their templates) are deleted.
+const FACE_ID_PURGE_PERIOD: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Background upkeep: rereads the signing keys every `key_refresh`, and deletes expired face ids every minute
+/// (a face id is never usable after its expiry either way; this bounds how long its template is kept).
+async fn maintain(state: AppState) {
+    let mut keys = tokio::time::interval(state.config.key_refresh);
+    keys.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    keys.tick().await;
+    let mut faces = tokio::time::interval(FACE_ID_PURGE_PERIOD);
+    faces.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
-        if let Err(e) = state.keys.maintain(state.clock.now()).await {
-            tracing::warn!(error = %e, "signing key refresh failed; keeping the keys loaded before");
+        tokio::select! {
+            _ = keys.tick() => {
+                if let Err(e) = state.keys.maintain(state.clock.now()).await {
+                    tracing::warn!(error = %e, "signing key refresh failed; keeping the keys loaded before");
+                }
+            }
+            _ = faces.tick() => match state.store.purge_detections(state.clock.now()).await {
+                Ok(0) => {}
+                Ok(purged) => tracing::debug!(purged, "expired face ids deleted"),
+                Err(e) => tracing::warn!(error = %e, "deleting expired face ids failed; retrying later"),
+            },
         }
     }
 }
