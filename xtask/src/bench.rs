@@ -6,6 +6,10 @@
 //! - `POST /sts/v1.0/issueLimitedAccessToken`: authentication, policy, signing and the audit event fsync'd
 //!   before the answer (group commit);
 //! - `POST /sts/v1.0/limitedAccess/check`: gate decisions (verify, ISV lookup, policy, audited);
+//! - `POST /face/v1.0/detect?returnFaceId=false` on `obama3.jpg`: the face engine (decode, detect, embed) through
+//!   its bounded pool, at 1, 2 and 64 requests in flight (the last past the queue: requests/s at saturation, and
+//!   the 503 `EngineBusy` refusals as errors); the engine alone, and identification at 1k–100k persons, are in
+//!   `cargo bench -p tessera-face`;
 //! - Communication identities ([`crate::bench_identity`]): identity creation and user token issuance (ACS HMAC
 //!   signed, audited), the live user token check, and identity lookups at 10 thousand and 1 million identities.
 //!
@@ -25,6 +29,10 @@ const ISV: &str = "/subscriptions/11111111-1111-4111-8111-111111111111/resourceG
 const CLIENT: &str = "/subscriptions/22222222-2222-4222-8222-222222222222/resourceGroups/bench/providers/Microsoft.CognitiveServices/accounts/client";
 /// The concurrencies of the main points.
 const CONCURRENCIES: [usize; 3] = [1, 16, 64];
+/// The concurrencies of face detection: one request, the cores, and past the engine's queue (saturation).
+const FACE_CONCURRENCIES: [usize; 3] = [1, 2, 64];
+/// The face detection point's name.
+const FACE_POINT: &str = "detect (1 face, no face id)";
 
 /// The server under test: the release binary, its data directory and its port, the same across restarts.
 pub struct Service {
@@ -49,7 +57,8 @@ impl Service {
             .spawn()
             .with_context(|| format!("cannot start {}", self.binary.display()))?;
         let mut server = Server(child);
-        for _ in 0..300 {
+        // The first start fetches the face models with pip.
+        for _ in 0..1200 {
             if client
                 .get(format!("{}/readyz", self.base()))
                 .send()
@@ -220,6 +229,26 @@ async fn measure(
             .await,
         );
         points.extend(comm.points(concurrency, duration, client).await);
+    }
+    // Detection without face ids (ungated) on the real engine: one face per image; beyond the engine's workers and
+    // queue the server refuses at once with 503 EngineBusy, counted as errors.
+    let photo =
+        tokio::task::spawn_blocking(|| std::fs::read(tessera_testkit::face_fixtures().obama3)).await??;
+    for concurrency in FACE_CONCURRENCIES {
+        let (url, key, photo) = (
+            format!("{base}/face/v1.0/detect?returnFaceId=false"),
+            client_key.clone(),
+            photo.clone(),
+        );
+        points.push(
+            run_point(FACE_POINT, concurrency, duration, client, move |c| {
+                c.post(&url)
+                    .header("Ocp-Apim-Subscription-Key", &key)
+                    .header("Content-Type", "application/octet-stream")
+                    .body(photo.clone())
+            })
+            .await,
+        );
     }
     for concurrency in [16, 64] {
         let (url, key, lat) = (
@@ -404,6 +433,13 @@ fn report(points: &[Point], levels: &[Level], seconds: u64) {
             .filter_map(|name| rate(name, c).map(|r| format!("{name} = {:.2} x", r / noop)))
             .collect();
         println!("concurrency {c:>2}: {} HTTP floor", ratios.join(", "));
+    }
+    if let (Some(one), Some(noop)) = (rate(FACE_POINT, 1), rate("noop", 1)) {
+        println!(
+            "face detect, one request at a time: {:.4} x HTTP floor; at saturation (64 in flight): {:.1} req/s",
+            one / noop,
+            rate(FACE_POINT, 64).unwrap_or_default()
+        );
     }
     bench_identity::report(levels);
 }

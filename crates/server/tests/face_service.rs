@@ -441,12 +441,22 @@ async fn the_seed_scenario_on_real_photographs() {
     .error(StatusCode::FORBIDDEN, "TokenForOtherAccount");
 
     // A face id dies with its time to live.
-    let short = upload(&s, &client, Some(&token), "/face/v1.0/detect?faceIdTimeToLive=60", &f.obama)
-        .await
-        .ok(StatusCode::OK)
-        .json();
+    let short = upload(
+        &s,
+        &client,
+        Some(&token),
+        "/face/v1.0/detect?faceIdTimeToLive=60",
+        &f.obama,
+    )
+    .await
+    .ok(StatusCode::OK)
+    .json();
     let short = short[0]["faceId"].as_str().expect("faceId").to_owned();
-    assert!(verify(&s, &client, &token, json!({"faceId1": short, "faceId2": obama3})).await.0);
+    assert!(
+        verify(&s, &client, &token, json!({"faceId1": short, "faceId2": obama3}))
+            .await
+            .0
+    );
     s.clock().advance_secs(61);
     call(
         &s,
@@ -458,9 +468,15 @@ async fn the_seed_scenario_on_real_photographs() {
     )
     .await
     .error(StatusCode::BAD_REQUEST, "FaceNotFound");
-    upload(&s, &client, Some(&token), "/face/v1.0/detect?faceIdTimeToLive=59", &f.obama)
-        .await
-        .error(StatusCode::BAD_REQUEST, "BadArgument");
+    upload(
+        &s,
+        &client,
+        Some(&token),
+        "/face/v1.0/detect?faceIdTimeToLive=59",
+        &f.obama,
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "BadArgument");
 
     s.cut_off(&isv.rid).await;
     call(
