@@ -490,6 +490,26 @@ def test_a_token_grants_only_its_flags(client, sts, client_resource_id, gallery,
     refused(e, "FlagNotInToken")
 
 
+def test_find_similar_in_a_large_face_list_needs_high_risk(client, sts, client_resource_id, client_token, photos, faces):
+    """A large face list is managed without a token; find_similar against it needs a token that also grants
+    LimitedAccess.HighRisk (403 FlagNotInToken without it), and answers persisted face ids."""
+    lid = group_id("list")
+    assert client.large_face_list.create(lid, name="Crowd") is None
+    obama = client.large_face_list.add_face_from_stream(lid, image(photos["obama"]))
+    client.large_face_list.add_face_from_stream(lid, image(photos["biden"]))
+    raw = client.large_face_list.train(lid, raw=True)
+    assert raw.response.status_code == 202, raw.response.text
+    assert client.large_face_list.get_training_status(lid).status == TrainingStatusType.succeeded
+    with pytest.raises(APIErrorException) as e:
+        client.face.find_similar(faces["obama3"], large_face_list_id=lid, custom_headers=lat(client_token))
+    refused(e, "FlagNotInToken")
+    token = sts.issue(client_resource_id, flags=["Face.Identification", "LimitedAccess.HighRisk"])
+    similar = client.face.find_similar(faces["obama3"], large_face_list_id=lid, custom_headers=lat(token))
+    assert [s.persisted_face_id for s in similar] == [obama.persisted_face_id], [s.as_dict() for s in similar]
+    assert SAME_PERSON <= similar[0].confidence <= 1.0, similar[0].as_dict()
+    assert client.large_face_list.delete(lid) is None
+
+
 # ---- face ids and groups in request bodies ----
 
 

@@ -67,6 +67,18 @@ pub mod action {
     pub const FACE_UNENROL: &str = "face.persistedFace.delete";
     /// Face: a large person group was trained.
     pub const FACE_TRAIN: &str = "face.largePersonGroup.train";
+    /// Face: a large face list was created.
+    pub const FACE_LIST_CREATE: &str = "face.largeFaceList.create";
+    /// Face: a large face list was renamed or its user data changed.
+    pub const FACE_LIST_UPDATE: &str = "face.largeFaceList.update";
+    /// Face: a large face list, and its faces, were deleted.
+    pub const FACE_LIST_DELETE: &str = "face.largeFaceList.delete";
+    /// Face: a face was added to a large face list.
+    pub const FACE_LIST_ADD: &str = "face.largeFaceList.addFace";
+    /// Face: a face was removed from a large face list.
+    pub const FACE_LIST_REMOVE: &str = "face.largeFaceList.deleteFace";
+    /// Face: a large face list was trained.
+    pub const FACE_LIST_TRAIN: &str = "face.largeFaceList.train";
 }
 
 /// The `prev_hash` of the first event.

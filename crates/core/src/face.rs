@@ -257,6 +257,43 @@ pub struct Detection {
     pub expires_at: crate::Timestamp,
 }
 
+/// A large face list: a stored collection of faces, not persons, that find-similar searches (gated with
+/// `LimitedAccess.HighRisk`, see the module's table). Its id follows the rules of a [`GroupId`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LargeFaceList {
+    /// The owning account.
+    pub account: uuid::Uuid,
+    /// Its id, unique within the account.
+    pub id: GroupId,
+    /// Display name.
+    pub name: String,
+    /// Caller's data.
+    pub user_data: Option<String>,
+    /// The recognition model named at creation.
+    pub recognition_model: String,
+    /// Creation time.
+    pub created_at: crate::Timestamp,
+    /// When it was last trained (find-similar needs one training).
+    pub trained_at: Option<crate::Timestamp>,
+}
+
+/// A face in a large face list; its template is kept until the face or its list is deleted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListFace {
+    /// The persisted face id.
+    pub id: uuid::Uuid,
+    /// The owning account.
+    pub account: uuid::Uuid,
+    /// Its list.
+    pub list: GroupId,
+    /// The face's template.
+    pub template: Vec<f32>,
+    /// Caller's data.
+    pub user_data: Option<String>,
+    /// Addition time.
+    pub created_at: crate::Timestamp,
+}
+
 /// A face enrolled for a person: its template is kept until the face, its person or its group is deleted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PersistedFace {

@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 use crate::routes::identities::{self, Dialect};
-use crate::routes::{access, admin, bench, face, face_recognition, ops, sts, wellknown};
+use crate::routes::{access, admin, bench, face, face_lists, face_recognition, ops, sts, wellknown};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -27,6 +27,7 @@ pub fn app(state: AppState) -> Router {
     let mut router = Router::new()
         .merge(face::routes())
         .merge(face_recognition::routes())
+        .merge(face_lists::routes())
         .without_v07_checks()
         .merge(identities::routes(Dialect::Acs))
         .merge(identities::routes(Dialect::Native))

@@ -20,8 +20,14 @@ use tessera_server::{FaceFileConfig, FileConfig};
 /// How long the whole pytest run may take before it is killed.
 const PYTEST_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 
-/// The flags the ISV holds and grants.
+/// The flags the client's tokens grant by default.
 const FACE_FLAGS: [&str; 2] = ["Face.Identification", "Face.Verification"];
+/// The flags the ISV holds and may grant: also `LimitedAccess.HighRisk`, for find-similar in a large face list.
+const ISV_FLAGS: [&str; 3] = [
+    "Face.Identification",
+    "Face.Verification",
+    "LimitedAccess.HighRisk",
+];
 
 /// How far the server's clock is moved after the first token is issued: past any token's lifetime (at most 24 h).
 const CLOCK_JUMP_SECS: i64 = 2 * 86_400;
@@ -77,7 +83,7 @@ async fn the_python_face_sdk_conforms() {
         .clone()
         .expect("the test server serves HTTPS with a generated CA");
 
-    let isv = server.create_isv("face-conformance-isv", &FACE_FLAGS).await;
+    let isv = server.create_isv("face-conformance-isv", &ISV_FLAGS).await;
     let client = server.create_account(&face_id("face-conformance-client")).await;
     let other = server.create_account(&face_id("face-conformance-other")).await;
     let communication = server

@@ -686,3 +686,146 @@ async fn nodes_share_training_and_removals_through_postgres() {
     .ok(StatusCode::OK);
     assert_eq!(identify(&b, &client, &token, &face, 2).await, []);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn find_similar_in_a_large_face_list_needs_high_risk() {
+    const LIST: &str = "/face/v1.0/largefacelists/crowd";
+    let f = fixtures();
+    let s = face_server(&f, None).await;
+    let all = ["Face.Identification", "LimitedAccess.HighRisk"];
+    let isv = s.create_isv("face-list-isv", &all).await;
+    let client = s.create_account(&face_id("face-list-client")).await;
+    let identification = s.lat(&isv, &client, &all[..1]).await;
+    let high_risk = s.lat(&isv, &client, &all).await;
+
+    call(
+        &s,
+        &client,
+        None,
+        Method::PUT,
+        LIST,
+        Some(json!({"name": "Crowd", "userData": "u"})),
+    )
+    .await
+    .ok(StatusCode::OK);
+    call(
+        &s,
+        &client,
+        None,
+        Method::PUT,
+        LIST,
+        Some(json!({"name": "again"})),
+    )
+    .await
+    .error(StatusCode::CONFLICT, "LargeFaceListExists");
+    let mut added = Vec::new();
+    for photo in [&f.obama, &f.biden, &f.gauss] {
+        let face = upload(
+            &s,
+            &client,
+            None,
+            &format!("{LIST}/persistedfaces?userData=x"),
+            photo,
+        )
+        .await
+        .ok(StatusCode::OK)
+        .json();
+        added.push(
+            face["persistedFaceId"]
+                .as_str()
+                .expect("persistedFaceId")
+                .to_owned(),
+        );
+    }
+    let listed = call(
+        &s,
+        &client,
+        None,
+        Method::GET,
+        &format!("{LIST}/persistedfaces"),
+        None,
+    )
+    .await
+    .ok(StatusCode::OK)
+    .json();
+    let mut sorted = added.clone();
+    sorted.sort();
+    let listed_ids: Vec<&str> = listed
+        .as_array()
+        .expect("faces")
+        .iter()
+        .map(|f| f["persistedFaceId"].as_str().expect("id"))
+        .collect();
+    assert_eq!(listed_ids, sorted);
+
+    let query = face_id_of(&s, &client, &high_risk, &f.obama3).await;
+    let find = |token: &str| {
+        let token = token.to_owned();
+        let body = json!({"faceId": query, "largeFaceListId": "crowd"});
+        let (s, client) = (&s, &client);
+        async move {
+            call(
+                s,
+                client,
+                Some(&token),
+                Method::POST,
+                "/face/v1.0/findsimilars",
+                Some(body),
+            )
+            .await
+        }
+    };
+    find(&identification)
+        .await
+        .error(StatusCode::FORBIDDEN, "FlagNotInToken");
+    find(&high_risk)
+        .await
+        .error(StatusCode::BAD_REQUEST, "LargeFaceListNotTrained");
+    call(&s, &client, None, Method::POST, &format!("{LIST}/train"), None)
+        .await
+        .ok(StatusCode::ACCEPTED);
+    let status = call(&s, &client, None, Method::GET, &format!("{LIST}/training"), None)
+        .await
+        .ok(StatusCode::OK)
+        .json();
+    assert_eq!(status["status"], "succeeded");
+    let similar = find(&high_risk).await.ok(StatusCode::OK).json();
+    assert_eq!(similar.as_array().map(Vec::len), Some(1), "{similar}");
+    assert_eq!(
+        similar[0]["persistedFaceId"],
+        added[0].as_str(),
+        "Obama's face: {similar}"
+    );
+    assert!(similar[0]["confidence"].as_f64() >= Some(0.5), "{similar}");
+
+    call(
+        &s,
+        &client,
+        None,
+        Method::DELETE,
+        &format!("{LIST}/persistedfaces/{}", added[0]),
+        None,
+    )
+    .await
+    .ok(StatusCode::OK);
+    assert_eq!(find(&high_risk).await.ok(StatusCode::OK).json(), json!([]));
+
+    // Another account sees no list of that id.
+    let other = s.create_account(&face_id("face-list-other")).await;
+    call(&s, &other, None, Method::GET, LIST, None)
+        .await
+        .error(StatusCode::NOT_FOUND, "LargeFaceListNotFound");
+    call(&s, &client, None, Method::DELETE, LIST, None)
+        .await
+        .ok(StatusCode::OK);
+    call(
+        &s,
+        &client,
+        None,
+        Method::GET,
+        &format!("{LIST}/persistedfaces"),
+        None,
+    )
+    .await
+    .error(StatusCode::NOT_FOUND, "LargeFaceListNotFound");
+}

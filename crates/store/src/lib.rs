@@ -19,7 +19,9 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use tessera_core::FlagSet;
 use tessera_core::audit::{Event, NewEvent, Outcome};
-use tessera_core::face::{Detection, GroupId, LargePersonGroup, PersistedFace, Person, Training};
+use tessera_core::face::{
+    Detection, GroupId, LargeFaceList, LargePersonGroup, ListFace, PersistedFace, Person, Training,
+};
 use tessera_core::identity::{Identity, IdentityId, IdentityName};
 use tessera_core::secret::KeyHash;
 use tessera_core::session::{EndReason, Session};
@@ -240,6 +242,42 @@ pub trait Store: Send + Sync + 'static {
         group: &GroupId,
         person: Option<Uuid>,
     ) -> Result<Vec<PersistedFace>>;
+
+    /// Creates a large face list. `Conflict` if the account has one of that id.
+    async fn create_face_list(&self, list: &LargeFaceList) -> Result<()>;
+    /// Looks a large face list up.
+    async fn face_list(&self, account: Uuid, id: &GroupId) -> Result<Option<LargeFaceList>>;
+    /// Lists an account's large face lists by id, after `after`.
+    async fn list_face_lists(
+        &self,
+        account: Uuid,
+        after: Option<&GroupId>,
+        limit: u32,
+    ) -> Result<Vec<LargeFaceList>>;
+    /// Replaces a list's name and user data. `NotFound` if there is no such list.
+    async fn update_face_list(
+        &self,
+        account: Uuid,
+        id: &GroupId,
+        name: &str,
+        user_data: Option<&str>,
+    ) -> Result<()>;
+    /// Deletes a list and its faces. `NotFound` if there is no such list.
+    async fn delete_face_list(&self, account: Uuid, id: &GroupId) -> Result<()>;
+    /// Records a training of the list at `now`. `NotFound` if there is no such list.
+    async fn train_face_list(&self, account: Uuid, id: &GroupId, now: Timestamp) -> Result<()>;
+    /// Adds a face to a list. `NotFound` if the account has no such list.
+    async fn add_list_face(&self, face: &ListFace) -> Result<()>;
+    /// Deletes a face of a list. `NotFound` if the list has no such face.
+    async fn delete_list_face(&self, account: Uuid, list: &GroupId, id: Uuid) -> Result<()>;
+    /// The faces of a list, in id order, after `after`, at most `limit`.
+    async fn list_faces(
+        &self,
+        account: Uuid,
+        list: &GroupId,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<ListFace>>;
 
     /// Seals and appends events to the audit chain in one transaction, after any other writer's.
     async fn append_audit(&self, events: Vec<NewEvent>) -> Result<Vec<Event>>;

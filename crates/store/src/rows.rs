@@ -4,7 +4,9 @@
 use crate::{Result, StoreError};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 use tessera_core::audit::{Event, Outcome};
-use tessera_core::face::{Detection, GroupId, LargePersonGroup, PersistedFace, Person, Training};
+use tessera_core::face::{
+    Detection, GroupId, LargeFaceList, LargePersonGroup, ListFace, PersistedFace, Person, Training,
+};
 use tessera_core::identity::{Identity, IdentityId, IdentityKind, IdentityName};
 use tessera_core::session::{EndReason, Session};
 use tessera_core::{Account, FlagSet, IsvGrant, KeySlot, ResourceId, Timestamp};
@@ -204,8 +206,7 @@ where
 {
     Ok(LargePersonGroup {
         account: uuid(&col::<R, String>(row, "account_id")?)?,
-        id: GroupId::parse(&col::<R, String>(row, "group_id")?)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        id: group_id(&col::<R, String>(row, "group_id")?)?,
         name: col(row, "name")?,
         user_data: col(row, "user_data")?,
         recognition_model: col(row, "recognition_model")?,
@@ -240,8 +241,7 @@ where
     Ok(Person {
         id: uuid(&col::<R, String>(row, "id")?)?,
         account: uuid(&col::<R, String>(row, "account_id")?)?,
-        group: GroupId::parse(&col::<R, String>(row, "group_id")?)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        group: group_id(&col::<R, String>(row, "group_id")?)?,
         name: col(row, "name")?,
         user_data: col(row, "user_data")?,
         created_at: Timestamp::from_millis(col(row, "created_at")?),
@@ -313,9 +313,47 @@ where
     Ok(PersistedFace {
         id: uuid(&col::<R, String>(row, "id")?)?,
         account: uuid(&col::<R, String>(row, "account_id")?)?,
-        group: GroupId::parse(&col::<R, String>(row, "group_id")?)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        group: group_id(&col::<R, String>(row, "group_id")?)?,
         person: uuid(&col::<R, String>(row, "person_id")?)?,
+        template: template(&col::<R, Vec<u8>>(row, "template")?)?,
+        user_data: col(row, "user_data")?,
+        created_at: Timestamp::from_millis(col(row, "created_at")?),
+    })
+}
+
+pub(crate) fn face_list<R>(row: &R) -> Result<LargeFaceList>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decodes<R>,
+    Option<String>: Decodes<R>,
+    i64: Decodes<R>,
+    Option<i64>: Decodes<R>,
+{
+    Ok(LargeFaceList {
+        account: uuid(&col::<R, String>(row, "account_id")?)?,
+        id: group_id(&col::<R, String>(row, "list_id")?)?,
+        name: col(row, "name")?,
+        user_data: col(row, "user_data")?,
+        recognition_model: col(row, "recognition_model")?,
+        created_at: Timestamp::from_millis(col(row, "created_at")?),
+        trained_at: col::<R, Option<i64>>(row, "trained_at")?.map(Timestamp::from_millis),
+    })
+}
+
+pub(crate) fn list_face<R>(row: &R) -> Result<ListFace>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decodes<R>,
+    Option<String>: Decodes<R>,
+    i64: Decodes<R>,
+    Vec<u8>: Decodes<R>,
+{
+    Ok(ListFace {
+        id: uuid(&col::<R, String>(row, "id")?)?,
+        account: uuid(&col::<R, String>(row, "account_id")?)?,
+        list: group_id(&col::<R, String>(row, "list_id")?)?,
         template: template(&col::<R, Vec<u8>>(row, "template")?)?,
         user_data: col(row, "user_data")?,
         created_at: Timestamp::from_millis(col(row, "created_at")?),
@@ -338,6 +376,10 @@ where
 
 fn uuid(s: &str) -> Result<uuid::Uuid> {
     uuid::Uuid::parse_str(s).map_err(|_| corrupt("uuid"))
+}
+
+fn group_id(s: &str) -> Result<GroupId> {
+    GroupId::parse(s).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 pub(crate) fn sealed_access_key<R>(row: &R) -> Result<crate::SealedAccessKey>

@@ -23,7 +23,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::audit::{Event, GENESIS_HASH, Head, NewEvent};
-use tessera_core::face::{Detection, GroupId, LargePersonGroup, PersistedFace, Person, Training};
+use tessera_core::face::{
+    Detection, GroupId, LargeFaceList, LargePersonGroup, ListFace, PersistedFace, Person, Training,
+};
 use tessera_core::identity::{Identity, IdentityId, IdentityName};
 use tessera_core::secret::KeyHash;
 use tessera_core::session::{EndReason, Session};
@@ -828,6 +830,162 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(rows::persisted_face).collect()
+    }
+
+    async fn create_face_list(&self, list: &LargeFaceList) -> Result<()> {
+        let _write = self.write_gate.lock().await;
+        sqlx::query(
+            "INSERT INTO large_face_lists (account_id, list_id, name, user_data, recognition_model, created_at, trained_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(list.account.to_string())
+        .bind(list.id.as_str())
+        .bind(&list.name)
+        .bind(list.user_data.as_deref())
+        .bind(&list.recognition_model)
+        .bind(list.created_at.millis())
+        .bind(list.trained_at.map(Timestamp::millis))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::unique(e, "a large face list with this id exists"))?;
+        Ok(())
+    }
+
+    async fn face_list(&self, account: Uuid, id: &GroupId) -> Result<Option<LargeFaceList>> {
+        let row = sqlx::query("SELECT * FROM large_face_lists WHERE account_id = $1 AND list_id = $2")
+            .bind(account.to_string())
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(rows::face_list).transpose()
+    }
+
+    async fn list_face_lists(
+        &self,
+        account: Uuid,
+        after: Option<&GroupId>,
+        limit: u32,
+    ) -> Result<Vec<LargeFaceList>> {
+        let rows = sqlx::query(
+            "SELECT * FROM large_face_lists WHERE account_id = $1 AND list_id > $2 ORDER BY list_id LIMIT $3",
+        )
+        .bind(account.to_string())
+        .bind(after.map_or("", GroupId::as_str))
+        .bind(i64::from(limit.clamp(1, 1000)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::face_list).collect()
+    }
+
+    async fn update_face_list(
+        &self,
+        account: Uuid,
+        id: &GroupId,
+        name: &str,
+        user_data: Option<&str>,
+    ) -> Result<()> {
+        let _write = self.write_gate.lock().await;
+        let done = sqlx::query(
+            "UPDATE large_face_lists SET name = $1, user_data = $2 WHERE account_id = $3 AND list_id = $4",
+        )
+        .bind(name)
+        .bind(user_data)
+        .bind(account.to_string())
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("large face list {}", id.as_str())));
+        }
+        Ok(())
+    }
+
+    async fn delete_face_list(&self, account: Uuid, id: &GroupId) -> Result<()> {
+        let _write = self.write_gate.lock().await;
+        let done = sqlx::query("DELETE FROM large_face_lists WHERE account_id = $1 AND list_id = $2")
+            .bind(account.to_string())
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("large face list {}", id.as_str())));
+        }
+        Ok(())
+    }
+
+    async fn train_face_list(&self, account: Uuid, id: &GroupId, now: Timestamp) -> Result<()> {
+        let _write = self.write_gate.lock().await;
+        let done =
+            sqlx::query("UPDATE large_face_lists SET trained_at = $1 WHERE account_id = $2 AND list_id = $3")
+                .bind(now.millis())
+                .bind(account.to_string())
+                .bind(id.as_str())
+                .execute(&self.pool)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("large face list {}", id.as_str())));
+        }
+        Ok(())
+    }
+
+    async fn add_list_face(&self, face: &ListFace) -> Result<()> {
+        let _write = self.write_gate.lock().await;
+        let done = sqlx::query(
+            "INSERT INTO large_face_list_faces (id, account_id, list_id, template, user_data, created_at)
+             SELECT $1, $2, $3, $4, $5, $6 FROM large_face_lists WHERE account_id = $2 AND list_id = $3",
+        )
+        .bind(face.id.to_string())
+        .bind(face.account.to_string())
+        .bind(face.list.as_str())
+        .bind(rows::template_to_db(&face.template))
+        .bind(face.user_data.as_deref())
+        .bind(face.created_at.millis())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::unique(e, "a persisted face with this id exists"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "large face list {}",
+                face.list.as_str()
+            )));
+        }
+        Ok(())
+    }
+
+    async fn delete_list_face(&self, account: Uuid, list: &GroupId, id: Uuid) -> Result<()> {
+        let _write = self.write_gate.lock().await;
+        let done = sqlx::query(
+            "DELETE FROM large_face_list_faces WHERE id = $1 AND account_id = $2 AND list_id = $3",
+        )
+        .bind(id.to_string())
+        .bind(account.to_string())
+        .bind(list.as_str())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("persisted face {id}")));
+        }
+        Ok(())
+    }
+
+    async fn list_faces(
+        &self,
+        account: Uuid,
+        list: &GroupId,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<ListFace>> {
+        let rows = sqlx::query(
+            "SELECT * FROM large_face_list_faces WHERE account_id = $1 AND list_id = $2 AND id > $3
+             ORDER BY id LIMIT $4",
+        )
+        .bind(account.to_string())
+        .bind(list.as_str())
+        .bind(after.map(|a| a.to_string()).unwrap_or_default())
+        .bind(i64::from(limit.clamp(1, 1000)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::list_face).collect()
     }
 
     async fn append_audit(&self, events: Vec<NewEvent>) -> Result<Vec<Event>> {

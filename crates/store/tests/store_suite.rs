@@ -7,7 +7,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use tessera_core::audit::{ChainVerifier, Event, GENESIS_HASH, NewEvent, Outcome};
-use tessera_core::face::{Detection, GroupId, LargePersonGroup, PersistedFace, Person, Training};
+use tessera_core::face::{
+    Detection, GroupId, LargeFaceList, LargePersonGroup, ListFace, PersistedFace, Person, Training,
+};
 use tessera_core::identity::{Identity, IdentityId, IdentityKind, IdentityName};
 use tessera_core::secret::KeyHash;
 use tessera_core::session::{EndReason, Session};
@@ -132,6 +134,8 @@ suite!(
     person_groups_and_persons_belong_to_one_account,
     face_templates_expire_enrol_and_cascade,
     training_freezes_enrolments_and_counts_removals,
+    face_lists_belong_to_one_account,
+    list_faces_page_and_cascade,
 );
 
 // ---- fixtures ----
@@ -283,6 +287,30 @@ fn new_face(id: u128, person: u128, acct: &Account, group: &str) -> PersistedFac
         person: Uuid::from_u128(person),
         template: template(id as f32),
         user_data: Some("ud".into()),
+        created_at: T0,
+    }
+}
+
+fn new_face_list(acct: &Account, id: &str) -> LargeFaceList {
+    LargeFaceList {
+        account: acct.id,
+        id: gid(id),
+        name: format!("list {id}"),
+        user_data: Some("ud".into()),
+        recognition_model: "recognition_04".into(),
+        created_at: T0,
+        trained_at: None,
+    }
+}
+
+/// Face `id` of `acct`'s `list`, with template `template(id)`.
+fn new_list_face(id: u128, acct: &Account, list: &str) -> ListFace {
+    ListFace {
+        id: Uuid::from_u128(id),
+        account: acct.id,
+        list: gid(list),
+        template: template(id as f32),
+        user_data: Some(format!("ud{id}")),
         created_at: T0,
     }
 }
@@ -1448,6 +1476,191 @@ async fn training_freezes_enrolments_and_counts_removals(db: Db) {
         training_of(a.id, "h").await,
         training(0, None, 0),
         "other groups are untouched"
+    );
+}
+
+async fn face_lists_belong_to_one_account(db: Db) {
+    let store = db.store.as_ref();
+    let (a, b) = (account(face_id("rg", "face-a")), account(face_id("rg", "face-b")));
+    for acct in [&a, &b] {
+        store.create_account(acct, &[], T0).await.unwrap();
+    }
+    for id in ["l3", "l1", "l2"] {
+        store.create_face_list(&new_face_list(&a, id)).await.unwrap();
+    }
+    store.create_face_list(&new_face_list(&b, "l1")).await.unwrap();
+    assert!(matches!(
+        store.create_face_list(&new_face_list(&a, "l1")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.face_list(a.id, &gid("l1")).await.unwrap(),
+        Some(new_face_list(&a, "l1"))
+    );
+    assert_eq!(store.face_list(a.id, &gid("nope")).await.unwrap(), None);
+    let ids = |lists: Vec<LargeFaceList>| -> Vec<String> {
+        lists.iter().map(|l| l.id.as_str().to_owned()).collect()
+    };
+    assert_eq!(
+        ids(store.list_face_lists(a.id, None, 2).await.unwrap()),
+        ["l1", "l2"]
+    );
+    assert_eq!(
+        ids(store.list_face_lists(a.id, Some(&gid("l2")), 2).await.unwrap()),
+        ["l3"]
+    );
+    assert_eq!(ids(store.list_face_lists(b.id, None, 10).await.unwrap()), ["l1"]);
+
+    store
+        .update_face_list(a.id, &gid("l1"), "renamed", None)
+        .await
+        .unwrap();
+    store
+        .train_face_list(a.id, &gid("l1"), T0.plus_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.face_list(a.id, &gid("l1")).await.unwrap(),
+        Some(LargeFaceList {
+            name: "renamed".into(),
+            user_data: None,
+            trained_at: Some(T0.plus_secs(60)),
+            ..new_face_list(&a, "l1")
+        })
+    );
+    assert_eq!(
+        store.face_list(b.id, &gid("l1")).await.unwrap(),
+        Some(new_face_list(&b, "l1")),
+        "B's list of the same id is untouched"
+    );
+
+    // B has no list l2, and nobody has a list "missing".
+    for (acct, list) in [(&a, "missing"), (&b, "l2")] {
+        let list = gid(list);
+        assert!(matches!(
+            store.update_face_list(acct.id, &list, "x", None).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            store.train_face_list(acct.id, &list, T0).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            store.delete_face_list(acct.id, &list).await,
+            Err(StoreError::NotFound(_))
+        ));
+    }
+    assert!(store.face_list(a.id, &gid("l2")).await.unwrap().is_some());
+
+    store.delete_face_list(a.id, &gid("l1")).await.unwrap();
+    assert_eq!(store.face_list(a.id, &gid("l1")).await.unwrap(), None);
+    assert!(matches!(
+        store.delete_face_list(a.id, &gid("l1")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store.face_list(b.id, &gid("l1")).await.unwrap().is_some());
+}
+
+async fn list_faces_page_and_cascade(db: Db) {
+    let store = db.store.as_ref();
+    let (a, b) = (account(face_id("rg", "face-a")), account(face_id("rg", "face-b")));
+    for acct in [&a, &b] {
+        store.create_account(acct, &[], T0).await.unwrap();
+    }
+    let l = gid("l");
+    // A's list l holds faces 1, 3, 5 and 7; the faces with ids between them, 2 (B's list l) and 4 (A's list m),
+    // must not show in it.
+    for (acct, list) in [(&a, "l"), (&a, "m"), (&b, "l")] {
+        store.create_face_list(&new_face_list(acct, list)).await.unwrap();
+    }
+    for (id, acct, list) in [
+        (5, &a, "l"),
+        (1, &a, "l"),
+        (7, &a, "l"),
+        (3, &a, "l"),
+        (2, &b, "l"),
+        (4, &a, "m"),
+    ] {
+        store.add_list_face(&new_list_face(id, acct, list)).await.unwrap();
+    }
+    for bad in [new_list_face(9, &a, "missing"), new_list_face(9, &b, "m")] {
+        assert!(
+            matches!(store.add_list_face(&bad).await, Err(StoreError::NotFound(_))),
+            "{}",
+            bad.list.as_str()
+        );
+    }
+    assert!(matches!(
+        store.add_list_face(&new_list_face(1, &a, "l")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let faces = |ids: &[u128], acct: &Account, list: &str| -> Vec<ListFace> {
+        ids.iter().map(|&id| new_list_face(id, acct, list)).collect()
+    };
+    assert_eq!(
+        store.list_faces(a.id, &l, None, 10).await.unwrap(),
+        faces(&[1, 3, 5, 7], &a, "l"),
+        "in id order, templates exact"
+    );
+    assert_eq!(
+        store.list_faces(a.id, &l, None, 2).await.unwrap(),
+        faces(&[1, 3], &a, "l")
+    );
+    assert_eq!(
+        store
+            .list_faces(a.id, &l, Some(Uuid::from_u128(3)), 2)
+            .await
+            .unwrap(),
+        faces(&[5, 7], &a, "l")
+    );
+    assert!(
+        store
+            .list_faces(a.id, &l, Some(Uuid::from_u128(7)), 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.list_faces(b.id, &l, None, 10).await.unwrap(),
+        faces(&[2], &b, "l")
+    );
+
+    // Faces are deleted only from their own list of their own account.
+    for (acct, list, id) in [(&b, "l", 1), (&a, "m", 1), (&a, "l", 2), (&a, "l", 9)] {
+        assert!(
+            matches!(
+                store
+                    .delete_list_face(acct.id, &gid(list), Uuid::from_u128(id))
+                    .await,
+                Err(StoreError::NotFound(_))
+            ),
+            "{list} {id}"
+        );
+    }
+    store
+        .delete_list_face(a.id, &l, Uuid::from_u128(3))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.delete_list_face(a.id, &l, Uuid::from_u128(3)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.list_faces(a.id, &l, None, 10).await.unwrap(),
+        faces(&[1, 5, 7], &a, "l")
+    );
+
+    // Deleting a list deletes its faces; the other account's list of the same id keeps its own.
+    store.delete_face_list(a.id, &l).await.unwrap();
+    store.create_face_list(&new_face_list(&a, "l")).await.unwrap();
+    assert!(store.list_faces(a.id, &l, None, 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.list_faces(b.id, &l, None, 10).await.unwrap(),
+        faces(&[2], &b, "l")
+    );
+    assert_eq!(
+        store.list_faces(a.id, &gid("m"), None, 10).await.unwrap(),
+        faces(&[4], &a, "m")
     );
 }
 

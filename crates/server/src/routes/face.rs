@@ -25,9 +25,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tessera_core::AccountKind;
 use tessera_core::audit::action;
 use tessera_core::face::{self, GroupId, LargePersonGroup, PersistedFace, Person, Training};
+use tessera_core::{AccountKind, Timestamp};
 use tessera_store::StoreError;
 use uuid::Uuid;
 
@@ -119,12 +119,13 @@ pub fn person_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::try_parse(raw).map_err(|_| person_not_found())
 }
 
-fn bad_argument(e: tessera_core::DomainError) -> ApiError {
+/// 400 `BadArgument` for a domain refusal.
+pub fn bad_argument(e: tessera_core::DomainError) -> ApiError {
     ApiError::bad_request("BadArgument", e.to_string())
 }
 
 /// Records a management change.
-async fn audit(state: &AppState, caller: &Caller, act: &str, subject: String) -> Result<(), ApiError> {
+pub async fn audit(state: &AppState, caller: &Caller, act: &str, subject: String) -> Result<(), ApiError> {
     state
         .event(&caller.actor(), act, &subject)
         .record()
@@ -157,9 +158,35 @@ fn person_view(person: &Person) -> Value {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateGroupBody {
-    name: String,
-    user_data: Option<String>,
-    recognition_model: Option<String>,
+    pub(crate) name: String,
+    pub(crate) user_data: Option<String>,
+    pub(crate) recognition_model: Option<String>,
+}
+
+/// A checked creation body: name, user data and recognition model (default `recognition_01`).
+pub struct CheckedCreation {
+    /// Name.
+    pub name: String,
+    /// User data.
+    pub user_data: Option<String>,
+    /// Recognition model.
+    pub recognition_model: String,
+}
+
+impl CreateGroupBody {
+    /// Checks the name, user data and recognition model.
+    pub fn checked(self) -> Result<CheckedCreation, ApiError> {
+        face::check_name_and_user_data(&self.name, self.user_data.as_deref()).map_err(bad_argument)?;
+        let recognition_model = self
+            .recognition_model
+            .unwrap_or_else(|| face::RECOGNITION_MODELS[0].into());
+        face::check_recognition_model(&recognition_model).map_err(bad_argument)?;
+        Ok(CheckedCreation {
+            name: self.name,
+            user_data: self.user_data,
+            recognition_model,
+        })
+    }
 }
 
 /// `PUT /largepersongroups/{id}`: 200, empty.
@@ -170,15 +197,13 @@ pub async fn create_group(
     ApiJson(body): ApiJson<CreateGroupBody>,
 ) -> Result<Response, ApiError> {
     let id = group_id(&raw)?;
-    face::check_name_and_user_data(&body.name, body.user_data.as_deref()).map_err(bad_argument)?;
-    let recognition_model = body.recognition_model.unwrap_or_else(|| "recognition_01".into());
-    face::check_recognition_model(&recognition_model).map_err(bad_argument)?;
+    let body = body.checked()?;
     let group = LargePersonGroup {
         account: caller.account.id,
         id,
         name: body.name,
         user_data: body.user_data,
-        recognition_model,
+        recognition_model: body.recognition_model,
         created_at: state.clock.now(),
         training: Training::default(),
     };
@@ -205,9 +230,9 @@ pub async fn create_group(
 #[serde(rename_all = "camelCase")]
 pub struct ReadQuery {
     #[serde(default)]
-    return_recognition_model: bool,
-    start: Option<String>,
-    top: Option<u32>,
+    pub(crate) return_recognition_model: bool,
+    pub(crate) start: Option<String>,
+    pub(crate) top: Option<u32>,
 }
 
 /// `GET /largepersongroups/{id}`.
@@ -243,7 +268,8 @@ pub async fn list_groups(
     Ok(Json(view).into_response())
 }
 
-fn top(top: Option<u32>) -> Result<u32, ApiError> {
+/// The page size of a listing: `top` (1 to 1000), 1000 by default.
+pub fn top(top: Option<u32>) -> Result<u32, ApiError> {
     match top {
         None => Ok(MAX_TOP),
         Some(n @ 1..=MAX_TOP) => Ok(n),
@@ -258,8 +284,8 @@ fn top(top: Option<u32>) -> Result<u32, ApiError> {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateBody {
-    name: Option<String>,
-    user_data: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) user_data: Option<String>,
 }
 
 /// `PATCH /largepersongroups/{id}`: 200, empty.
@@ -458,9 +484,9 @@ pub async fn delete_person(
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AddFaceQuery {
-    user_data: Option<String>,
-    target_face: Option<String>,
-    detection_model: Option<String>,
+    pub(crate) user_data: Option<String>,
+    pub(crate) target_face: Option<String>,
+    pub(crate) detection_model: Option<String>,
 }
 
 /// `POST …/persons/{personId}/persistedfaces?userData=&targetFace=l,t,w,h&detectionModel=`: 200
@@ -473,19 +499,7 @@ pub async fn add_face(
     ImageBody(image): ImageBody,
 ) -> Result<Response, ApiError> {
     let person = existing_person(&state, &caller, &raw_group, &raw_person).await?;
-    face_recognition::check_detection_model(query.detection_model.as_deref())?;
-    if query
-        .user_data
-        .as_ref()
-        .is_some_and(|d| d.chars().count() > MAX_FACE_USER_DATA_CHARS)
-    {
-        return Err(ApiError::bad_request(
-            "BadArgument",
-            format!("userData is at most {MAX_FACE_USER_DATA_CHARS} characters"),
-        ));
-    }
-    let target = query.target_face.as_deref().map(TargetFace::parse).transpose()?;
-    let template = face_recognition::enrolment_template(&state, image, target).await?;
+    let template = query.template(&state, image).await?;
     let enrolled = PersistedFace {
         id: Uuid::new_v4(),
         account: caller.account.id,
@@ -508,6 +522,25 @@ pub async fn add_face(
     )
     .await?;
     Ok(Json(json!({"persistedFaceId": enrolled.id})).into_response())
+}
+
+impl AddFaceQuery {
+    /// Checks the query, then finds the face to add in `image` and returns its template.
+    pub async fn template(&self, state: &AppState, image: axum::body::Bytes) -> Result<Vec<f32>, ApiError> {
+        face_recognition::check_detection_model(self.detection_model.as_deref())?;
+        if self
+            .user_data
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > MAX_FACE_USER_DATA_CHARS)
+        {
+            return Err(ApiError::bad_request(
+                "BadArgument",
+                format!("userData is at most {MAX_FACE_USER_DATA_CHARS} characters"),
+            ));
+        }
+        let target = self.target_face.as_deref().map(TargetFace::parse).transpose()?;
+        face_recognition::enrolment_template(state, image, target).await
+    }
 }
 
 /// `GET …/persons/{personId}/persistedfaces/{persistedFaceId}`: `{"persistedFaceId","userData"}`.
@@ -580,14 +613,19 @@ pub async fn training_status(
     Path(raw): Path<String>,
 ) -> Result<Response, ApiError> {
     let group = existing_group(&state, &caller, &raw).await?;
-    let created = group.created_at.to_rfc3339();
-    let trained = group.training.trained_at.map(tessera_core::Timestamp::to_rfc3339);
-    Ok(Json(json!({
-        "status": if group.training.is_trained() { "succeeded" } else { "nonstarted" },
+    Ok(training_view(group.created_at, group.training.trained_at))
+}
+
+/// A training status: `nonstarted` until the first training, then `succeeded` (training is synchronous).
+pub fn training_view(created_at: Timestamp, trained_at: Option<Timestamp>) -> Response {
+    let created = created_at.to_rfc3339();
+    let trained = trained_at.map(Timestamp::to_rfc3339);
+    Json(json!({
+        "status": if trained.is_some() { "succeeded" } else { "nonstarted" },
         "createdDateTime": created,
         "lastActionDateTime": trained.clone().unwrap_or_else(|| created.clone()),
         "lastSuccessfulTrainingDateTime": trained,
         "message": null,
     }))
-    .into_response())
+    .into_response()
 }

@@ -6,12 +6,16 @@
 //! image URLs. Detection keeps each face's template under a face id for `faceIdTimeToLive` seconds (default and
 //! most 24 h); face ids belong to the account that detected them and are `FaceNotFound` to every other.
 //!
+//! Find-similar searches given face ids, or the faces of a large face list (`super::face_lists`), which the policy
+//! table gates with `LimitedAccess.HighRisk` as well.
+//!
 //! Every recognition model name is answered by the same network (see `tessera_core::face::RECOGNITION_MODELS`),
 //! but as on Azure a face detected under one name is only compared with faces and groups of the same name.
 
 use crate::error::{ApiError, ApiJson, ApiQuery};
 use crate::gate::LimitedAccess;
 use crate::routes::face::{ensure_face_account, existing_group, person_id, person_not_found};
+use crate::routes::face_lists::existing_list;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
@@ -531,8 +535,9 @@ pub struct FindSimilarBody {
     mode: Option<String>,
 }
 
-/// `POST /findsimilars` among given face ids: the most similar first; `matchPerson` (the default) keeps only the
-/// faces that show the same person, `matchFace` the most similar ones whoever they show.
+/// `POST /findsimilars` among given face ids (answered as `faceId`) or the faces of a trained large face list
+/// (answered as `persistedFaceId`): the most similar first; `matchPerson` (the default) keeps only the faces that
+/// show the same person, `matchFace` the most similar ones whoever they show.
 pub async fn find_similar(
     State(state): State<AppState>,
     access: LimitedAccess,
@@ -540,21 +545,12 @@ pub async fn find_similar(
 ) -> Result<Response, ApiError> {
     let in_face_list = body.face_list_id.is_some() || body.large_face_list_id.is_some();
     gate(&state, &access, FaceOperation::FindSimilar { in_face_list }).await?;
-    if in_face_list {
+    if body.face_list_id.is_some() {
         return Err(ApiError::bad_request(
             "BadArgument",
-            "face lists are not supported yet: give the candidates as faceIds",
+            "face lists are not supported: use a large face list (largeFaceListId)",
         ));
     }
-    let candidates = body
-        .face_ids
-        .filter(|ids| !ids.is_empty() && ids.len() <= MAX_SIMILAR_CANDIDATES)
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "BadArgument",
-                format!("faceIds must hold 1 to {MAX_SIMILAR_CANDIDATES} face ids"),
-            )
-        })?;
     let k = candidates_limit(body.max_num_of_candidates_returned, 20, MAX_SIMILAR_CANDIDATES)?;
     let match_person = match body.mode.as_deref() {
         None | Some("matchPerson") => true,
@@ -567,23 +563,78 @@ pub async fn find_similar(
         }
     };
     let (query, template) = live_face(&state, &access, &body.face_id).await?;
-    let mut scored = Vec::with_capacity(candidates.len());
-    for raw in &candidates {
-        let (candidate, candidate_template) = live_face(&state, &access, raw).await?;
-        same_model(&query.recognition_model, &candidate.recognition_model)?;
-        let cosine = template.cosine(&candidate_template);
-        if !match_person || cosine >= SAME_PERSON_COSINE {
-            scored.push((candidate.id, cosine));
+    let (candidates, key) = match (body.large_face_list_id, body.face_ids) {
+        (Some(raw_list), None) => (
+            list_candidates(&state, &access, &query, &raw_list).await?,
+            "persistedFaceId",
+        ),
+        (None, Some(ids)) if !ids.is_empty() && ids.len() <= MAX_SIMILAR_CANDIDATES => {
+            let mut candidates = Vec::with_capacity(ids.len());
+            for raw in &ids {
+                let (candidate, candidate_template) = live_face(&state, &access, raw).await?;
+                same_model(&query.recognition_model, &candidate.recognition_model)?;
+                candidates.push((candidate.id, candidate_template));
+            }
+            (candidates, "faceId")
         }
-    }
+        _ => {
+            return Err(ApiError::bad_request(
+                "BadArgument",
+                format!("give faceIds (1 to {MAX_SIMILAR_CANDIDATES} face ids) or largeFaceListId"),
+            ));
+        }
+    };
+    let mut scored: Vec<(Uuid, f32)> = candidates
+        .iter()
+        .map(|(id, candidate)| (*id, template.cosine(candidate)))
+        .filter(|(_, cosine)| !match_person || *cosine >= SAME_PERSON_COSINE)
+        .collect();
     scored.sort_by(|a, b| b.1.total_cmp(&a.1));
     scored.dedup_by_key(|(id, _)| *id);
     scored.truncate(k);
     let answer: Vec<Value> = scored
         .into_iter()
-        .map(|(id, cosine)| json!({"faceId": id, "confidence": confidence(cosine)}))
+        .map(|(id, cosine)| json!({key: id, "confidence": confidence(cosine)}))
         .collect();
     Ok(Json(answer).into_response())
+}
+
+/// Most faces of a large face list that one find-similar reads, page by page.
+const LIST_PAGE: u32 = 1000;
+
+/// The faces of the caller's trained large face list, as candidates for `query`.
+async fn list_candidates(
+    state: &AppState,
+    access: &LimitedAccess,
+    query: &Detection,
+    raw_list: &str,
+) -> Result<Vec<(Uuid, Embedding)>, ApiError> {
+    let list = existing_list(state, access.caller.account.id, raw_list).await?;
+    if list.trained_at.is_none() {
+        return Err(ApiError::bad_request(
+            "LargeFaceListNotTrained",
+            "Large face list not trained.",
+        ));
+    }
+    same_model(&query.recognition_model, &list.recognition_model)?;
+    let mut candidates = Vec::new();
+    let mut after = None;
+    loop {
+        let page = state
+            .store
+            .list_faces(access.caller.account.id, &list.id, after, LIST_PAGE)
+            .await?;
+        after = page.last().map(|f| f.id);
+        for face in &page {
+            let template = Embedding::from_values(&face.template).ok_or_else(|| {
+                ApiError::internal(&format_args!("list face {} has a corrupt template", face.id))
+            })?;
+            candidates.push((face.id, template));
+        }
+        if page.len() < LIST_PAGE as usize {
+            return Ok(candidates);
+        }
+    }
 }
 
 #[cfg(test)]
