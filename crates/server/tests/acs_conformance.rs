@@ -8,7 +8,6 @@ mod common;
 
 use common::{Options, Server, communication_id};
 use reqwest::{Method, StatusCode};
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tessera_server::FileConfig;
 
@@ -36,10 +35,6 @@ async fn create_account(server: &Server, name: &str) -> Credentials {
         connection_string: field(&body["connectionString"], "connectionString"),
         key: field(&body["keys"]["key1"], "keys.key1"),
     }
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,7 +72,7 @@ async fn the_python_identity_sdk_conforms() {
     ];
     // pip and pytest block; the server keeps running on the runtime's worker threads meanwhile.
     let status = tokio::task::block_in_place(|| {
-        let requirements = workspace_root().join("tests/conformance/requirements.txt");
+        let requirements = tessera_testkit::workspace_root().join("tests/conformance/requirements.txt");
         let venv = tessera_testkit::python_venv(&requirements);
         tessera_testkit::run_pytest(
             &venv.join("bin/python"),

@@ -13,7 +13,6 @@
 mod common;
 
 use common::{ADMIN_KEY, Options, Server, communication_id, face_id};
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tessera_server::{FaceFileConfig, FileConfig};
 
@@ -31,10 +30,6 @@ const ISV_FLAGS: [&str; 3] = [
 
 /// How far the server's clock is moved after the first token is issued: past any token's lifetime (at most 24 h).
 const CLOCK_JUMP_SECS: i64 = 2 * 86_400;
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_face_sdk_conforms() {
@@ -111,7 +106,7 @@ async fn the_python_face_sdk_conforms() {
     ];
     // pip and pytest block; the server keeps running on the runtime's worker threads meanwhile.
     let status = tokio::task::block_in_place(|| {
-        let requirements = workspace_root().join("tests/face_conformance/requirements.txt");
+        let requirements = tessera_testkit::workspace_root().join("tests/face_conformance/requirements.txt");
         let venv = tessera_testkit::python_venv(&requirements);
         tessera_testkit::run_pytest(
             &venv.join("bin/python"),

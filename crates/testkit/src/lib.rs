@@ -84,7 +84,7 @@ pub fn python_venv(requirements: &Path) -> PathBuf {
 }
 
 /// The workspace's root directory (this crate lives in `crates/testkit` under it).
-fn workspace_root() -> PathBuf {
+pub fn workspace_root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest.ancestors().nth(2).unwrap_or(manifest).to_path_buf()
 }

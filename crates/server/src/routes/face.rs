@@ -242,11 +242,7 @@ pub async fn read_group(
     Path(raw): Path<String>,
     ApiQuery(query): ApiQuery<ReadQuery>,
 ) -> Result<Response, ApiError> {
-    let group = state
-        .store
-        .group(caller.account.id, &group_id(&raw)?)
-        .await?
-        .ok_or_else(group_not_found)?;
+    let group = existing_group(&state, &caller, &raw).await?;
     Ok(Json(group_view(&group, query.return_recognition_model)).into_response())
 }
 
@@ -295,12 +291,8 @@ pub async fn update_group(
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<UpdateBody>,
 ) -> Result<Response, ApiError> {
-    let id = group_id(&raw)?;
-    let group = state
-        .store
-        .group(caller.account.id, &id)
-        .await?
-        .ok_or_else(group_not_found)?;
+    let group = existing_group(&state, &caller, &raw).await?;
+    let id = group.id;
     let name = body.name.unwrap_or(group.name);
     let user_data = body.user_data.or(group.user_data);
     face::check_name_and_user_data(&name, user_data.as_deref()).map_err(bad_argument)?;
