@@ -716,11 +716,13 @@ async fn device_refresh_rotates_and_detects_reuse(backend: Backend) {
 
     // A refresh: same subject, session and scopes, a new jti and a new secret; narrower scopes on request.
     c.server.clock().advance_secs(50 * 60);
+    let before = c.now().secs();
     let first = c
         .refresh(&t0, json!({"refreshToken": r0}))
         .await
         .ok(StatusCode::OK)
         .json();
+    let after = c.now().secs();
     let (t1, r1) = (
         first["token"].as_str().unwrap().to_owned(),
         first["refreshToken"].as_str().unwrap().to_owned(),
@@ -729,7 +731,10 @@ async fn device_refresh_rotates_and_detects_reuse(backend: Backend) {
     assert_eq!(claims["sub"], json!(id));
     assert_eq!(claims["sid"], json!(sid));
     assert_eq!(claims["scp"], json!(["chat", "voip"]));
-    assert_eq!(claims["exp"], json!(c.now().secs() + 3600));
+    // Derived from the refresh's own issuance time: a second boundary may pass during the call.
+    let iat = claims["iat"].as_i64().unwrap();
+    assert!((before..=after).contains(&iat), "iat {iat} within the call");
+    assert_eq!(claims["exp"], json!(iat + 3600));
     assert_ne!(claims["jti"], jwt_claims(&t0)["jti"]);
     assert_ne!(r1, r0);
     // Widening is refused, and refusing spends nothing.
@@ -753,7 +758,7 @@ async fn device_refresh_rotates_and_detects_reuse(backend: Backend) {
     // The session ends 150 minutes after issuance: this token is cut to it.
     assert_eq!(
         jwt_claims(&t2)["exp"],
-        json!(c.now().secs() - 100 * 60 + 150 * 60),
+        json!(jwt_claims(&t0)["iat"].as_i64().unwrap() + 150 * 60),
         "never outlives the session"
     );
     c.refresh(&t2, json!({"refreshToken": r2, "scopes": ["chat"]}))
