@@ -1,4 +1,4 @@
-//! `cargo xtask test`: every test of the workspace, with a closing line that counts them.
+//! `cargo xtask test`: every test of the workspace (every feature on), with a closing line that counts them.
 //! `cargo xtask bench`: throughput and latency of the service over HTTP against same-run baselines.
 
 mod bench;
@@ -24,22 +24,56 @@ fn main() -> Result<()> {
     }
 }
 
-/// Runs `cargo test --workspace`, echoing its output, and ends with one line that counts the tests.
+/// Runs `cargo test --workspace --all-features` (the optional ONNX Runtime backend is tested too), then the face
+/// engine's own tests in its default build (what a build without that backend says), echoing their output; ends
+/// with one line that counts the tests of both runs.
 fn test(extra: &[String]) -> Result<()> {
+    let runs: [&[&str]; 2] = [
+        &["test", "--workspace", "--all-targets", "--all-features"],
+        &["test", "-p", "tessera-face", "--all-targets"],
+    ];
+    let mut counts = Counts::default();
+    let mut all_ok = true;
+    for args in runs {
+        all_ok &= cargo_test(args, extra, &mut counts)?;
+    }
+    let Counts {
+        passed,
+        failed,
+        ignored,
+        suites,
+    } = counts;
+    println!("tests: {passed} passed, {failed} failed, {ignored} ignored in {suites} suites");
+    if !all_ok || failed > 0 {
+        bail!("tests failed");
+    }
+    Ok(())
+}
+
+/// What the `test result:` lines of cargo test add up to.
+#[derive(Default)]
+struct Counts {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+    suites: u64,
+}
+
+/// One `cargo test` run, echoed and counted; whether it succeeded.
+fn cargo_test(args: &[&str], extra: &[String], counts: &mut Counts) -> Result<bool> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut child = Command::new(cargo)
-        .args(["test", "--workspace", "--all-targets"])
+        .args(args)
         .args(extra)
         .stdout(Stdio::piped())
         .spawn()
         .context("cannot run cargo test")?;
-    let (mut passed, mut failed, mut ignored, mut suites) = (0u64, 0u64, 0u64, 0u64);
     if let Some(out) = child.stdout.take() {
         for line in BufReader::new(out).lines() {
             let line = line?;
             println!("{line}");
             if let Some(rest) = line.strip_prefix("test result: ") {
-                suites += 1;
+                counts.suites += 1;
                 let count = |label: &str| -> u64 {
                     rest.split(';')
                         .find_map(|part| part.trim().strip_suffix(label).map(str::trim))
@@ -47,16 +81,11 @@ fn test(extra: &[String]) -> Result<()> {
                         .and_then(|n| n.parse().ok())
                         .unwrap_or(0)
                 };
-                passed += count("passed");
-                failed += count("failed");
-                ignored += count("ignored");
+                counts.passed += count("passed");
+                counts.failed += count("failed");
+                counts.ignored += count("ignored");
             }
         }
     }
-    let status = child.wait()?;
-    println!("tests: {passed} passed, {failed} failed, {ignored} ignored in {suites} suites");
-    if !status.success() || failed > 0 {
-        bail!("tests failed");
-    }
-    Ok(())
+    Ok(child.wait()?.success())
 }

@@ -1,14 +1,15 @@
 //! `cargo bench -p tessera-face`: the engine and the identification index, each against a floor measured in the
 //! same run (the machines are shared and noisy, so the ratios are the figures to compare).
 //!
-//! - detect + embed per face on `obama3.jpg` (one face), against decoding the same image alone;
+//! - detect + embed per face on `obama3.jpg` (one face), against decoding the same image alone, on tract and (built
+//!   with `--features onnxruntime`) on ONNX Runtime;
 //! - exact identification (`GroupIndex::search`, top 10) over 1k, 10k and 100k enrolled persons with synthetic unit
 //!   templates, against one plain pass summing the same matrix (the memory-bandwidth floor).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use tessera_face::{DecodedImage, EMBEDDING_LEN, Engine, GroupIndex, ImageLimits, models};
+use tessera_face::{Backend, DecodedImage, EMBEDDING_LEN, Engine, GroupIndex, ImageLimits, models};
 use uuid::Uuid;
 
 /// Times `f` `runs` times; returns (p50, p99).
@@ -26,7 +27,7 @@ fn percentiles(runs: usize, mut f: impl FnMut()) -> (Duration, Duration) {
 
 fn row(what: &str, (p50, p99): (Duration, Duration), floor: Duration) {
     println!(
-        "{what:<44} p50 {:>10.3} ms  p99 {:>10.3} ms  {:>7.1}× floor",
+        "{what:<50} p50 {:>10.3} ms  p99 {:>10.3} ms  {:>7.1}× floor",
         p50.as_secs_f64() * 1e3,
         p99.as_secs_f64() * 1e3,
         p50.as_secs_f64() / floor.as_secs_f64()
@@ -52,26 +53,37 @@ fn template(seed: u64) -> Vec<f32> {
 fn main() {
     let fixtures = tessera_testkit::face_fixtures();
     let files = models::fetch(&fixtures.models_dir).expect("fetching the face models");
-    let engine = Engine::load(&files).expect("loading the engine");
     let bytes = std::fs::read(&fixtures.obama3).expect("reading obama3.jpg");
     let limits = ImageLimits::default();
+    let mut backends = vec![Backend::Tract];
+    if cfg!(feature = "onnxruntime") {
+        let library = models::fetch_onnxruntime(&fixtures.models_dir).expect("fetching ONNX Runtime");
+        backends.push(Backend::OnnxRuntime { library });
+    }
 
     println!(
-        "\ntessera-face bench (tract, {} threads available)\n",
+        "\ntessera-face bench ({} threads available)\n",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     let decode = percentiles(30, || {
         black_box(DecodedImage::decode(&bytes, &limits).expect("decode"));
     });
     row("floor: decode obama3.jpg", decode, decode.0);
-    let full = percentiles(30, || {
-        let image = DecodedImage::decode(&bytes, &limits).expect("decode");
-        let faces = engine.detect(&image, 0.7).expect("detect");
-        for face in &faces {
-            black_box(engine.embed(&image, face).expect("embed"));
-        }
-    });
-    row("decode + detect + embed (1 face)", full, decode.0);
+    for backend in &backends {
+        let engine = Engine::load(&files, backend).expect("loading the engine");
+        let full = percentiles(30, || {
+            let image = DecodedImage::decode(&bytes, &limits).expect("decode");
+            let faces = engine.detect(&image, 0.7).expect("detect");
+            for face in &faces {
+                black_box(engine.embed(&image, face).expect("embed"));
+            }
+        });
+        row(
+            &format!("decode + detect + embed (1 face), {}", backend.name()),
+            full,
+            decode.0,
+        );
+    }
 
     for persons in [1_000u64, 10_000, 100_000] {
         let index = GroupIndex::build(

@@ -16,15 +16,18 @@
 use std::borrow::Cow;
 
 use fast_image_resize as fr;
-use tract_onnx::prelude::*;
 
-use crate::onnx::{self, Plan};
+use crate::network::{Backend, Network};
 use crate::{DecodedImage, FaceError, ModelFiles};
 
 /// The detector's input side, pixels.
 const DETECT_SIDE: usize = 640;
 /// The recogniser's input side, pixels.
 const ALIGN_SIDE: usize = 112;
+/// The detector's input tensor: one BGR image.
+const DETECTOR_INPUT: [usize; 4] = [1, 3, DETECT_SIDE, DETECT_SIDE];
+/// The recogniser's input tensor: one aligned RGB crop.
+const RECOGNIZER_INPUT: [usize; 4] = [1, 3, ALIGN_SIDE, ALIGN_SIDE];
 /// YuNet's head strides.
 const STRIDES: [usize; 3] = [8, 16, 32];
 /// IoU above which the weaker of two boxes is suppressed (OpenCV's default for YuNet).
@@ -94,36 +97,39 @@ impl Embedding {
     }
 }
 
-/// The two loaded networks. Cheap to clone and share: `detect` and `embed` take `&self` and may run concurrently
-/// (each run has its own state; the optimised plans are shared).
+/// The two loaded networks. Cheap to clone and share: `detect` and `embed` take `&self` and may be called
+/// concurrently.
 #[derive(Clone)]
 pub struct Engine {
-    detector: Plan,
+    backend: &'static str,
+    detector: Network,
     /// For each stride, the output indices of cls, obj, bbox and kps.
     heads: [[usize; 4]; 3],
-    recognizer: Plan,
+    recognizer: Network,
 }
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
     }
 }
 
 impl Engine {
-    /// Verifies the model files' hashes, then loads both networks.
+    /// Verifies the model files' hashes, then loads both networks on `backend`.
     ///
     /// # Errors
     ///
-    /// [`FaceError::ModelsMissing`] or [`FaceError::ModelAltered`] from [`ModelFiles::verify`];
-    /// [`FaceError::EngineFailure`] if a model does not load.
-    pub fn load(files: &ModelFiles) -> Result<Self, FaceError> {
+    /// [`FaceError::ModelsMissing`] or [`FaceError::ModelAltered`] from [`ModelFiles::verify`] (or, for ONNX
+    /// Runtime, from [`crate::models::verify_onnxruntime`]); [`FaceError::EngineFailure`] if a model does not load
+    /// or the backend is not built in.
+    pub fn load(files: &ModelFiles, backend: &Backend) -> Result<Self, FaceError> {
         files.verify()?;
-        let (detector, outputs) = onnx::load(&files.detector, &[1, 3, DETECT_SIDE, DETECT_SIDE])?;
+        let detector = Network::load(&files.detector, DETECTOR_INPUT, backend)?;
         let index = |name: String| {
-            outputs
-                .iter()
-                .position(|o| *o == name)
+            detector
+                .output_index(&name)
                 .ok_or_else(|| FaceError::EngineFailure(format!("the detector has no output {name}")))
         };
         let mut heads = [[0; 4]; 3];
@@ -132,12 +138,18 @@ impl Engine {
                 *slot = index(format!("{kind}_{stride}"))?;
             }
         }
-        let (recognizer, _) = onnx::load(&files.recognizer, &[1, 3, ALIGN_SIDE, ALIGN_SIDE])?;
+        let recognizer = Network::load(&files.recognizer, RECOGNIZER_INPUT, backend)?;
         Ok(Self {
+            backend: backend.name(),
             detector,
             heads,
             recognizer,
         })
+    }
+
+    /// The backend's name (`tract`, `onnxruntime`).
+    pub fn backend(&self) -> &'static str {
+        self.backend
     }
 
     /// Finds the faces whose score is at least `min_score`, best first.
@@ -164,19 +176,12 @@ impl Engine {
                 input[2 * plane + at] = f32::from(pixels[p]);
             }
         }
-        let input = Tensor::from_shape(&[1, 3, DETECT_SIDE, DETECT_SIDE], &input)
-            .map_err(|e| FaceError::engine("detector input", e))?;
-        let outputs = self
-            .detector
-            .run(tvec!(input.into()))
-            .map_err(|e| FaceError::engine("running the detector", e))?;
+        let outputs = self.detector.run(input, DETECTOR_INPUT)?;
         let slice = |i: usize| {
             outputs
                 .get(i)
-                .ok_or_else(|| FaceError::EngineFailure(format!("detector output {i} missing")))?
-                .try_as_plain_ram()
-                .and_then(|t| t.as_slice::<f32>())
-                .map_err(|e| FaceError::engine("detector output", e))
+                .map(Vec::as_slice)
+                .ok_or_else(|| FaceError::EngineFailure(format!("detector output {i} missing")))
         };
 
         let mut candidates = Vec::new();
@@ -229,18 +234,10 @@ impl Engine {
         let transform = similarity_to_template(&face.landmarks)
             .ok_or_else(|| FaceError::EngineFailure("the face's landmarks are degenerate".into()))?;
         let crop = warp_affine(image, &transform);
-        let input = Tensor::from_shape(&[1, 3, ALIGN_SIDE, ALIGN_SIDE], &crop)
-            .map_err(|e| FaceError::engine("recogniser input", e))?;
-        let outputs = self
-            .recognizer
-            .run(tvec!(input.into()))
-            .map_err(|e| FaceError::engine("running the recogniser", e))?;
+        let outputs = self.recognizer.run(crop, RECOGNIZER_INPUT)?;
         let values = outputs
             .first()
-            .ok_or_else(|| FaceError::EngineFailure("the recogniser has no output".into()))?
-            .try_as_plain_ram()
-            .and_then(|t| t.as_slice::<f32>())
-            .map_err(|e| FaceError::engine("recogniser output", e))?;
+            .ok_or_else(|| FaceError::EngineFailure("the recogniser has no output".into()))?;
         Embedding::from_values(values).ok_or_else(|| {
             FaceError::EngineFailure(format!(
                 "the recogniser gave {} values, not a usable embedding",

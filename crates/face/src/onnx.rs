@@ -1,10 +1,11 @@
-//! Loading an ONNX model into tract, after folding its block-quantized weights back to `f32`.
+//! Reading an ONNX model and folding its block-quantized weights back to `f32`, before either backend sees it.
 //!
 //! Both models store their weights as int8 with opset 21 `DequantizeLinear` nodes that carry a `block_size`
 //! attribute (one scale and zero point per block of `block_size` values along `axis`). tract 0.23 ignores
-//! `block_size` and computes wrong weights, so before tract sees the model every `DequantizeLinear` whose inputs are
-//! all initializers is evaluated here, following the ONNX definition `y = (x - zero_point) * scale`, and replaced
-//! by an `f32` initializer with the node's output name. What remains is an ordinary float model.
+//! `block_size` and computes wrong weights, and ONNX Runtime 1.22 refuses the models' per-tensor bias nodes that
+//! carry one, so every `DequantizeLinear` whose inputs are all initializers is evaluated here, following the ONNX
+//! definition `y = (x - zero_point) * scale`, and replaced by an `f32` initializer with the node's output name.
+//! What remains is an ordinary float model, the same for both backends.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -16,16 +17,17 @@ use tract_onnx::prelude::*;
 
 use crate::FaceError;
 
-/// A model ready to run, shared by every caller.
-pub(crate) type Plan = Arc<TypedRunnableModel>;
+/// A model read from disk with its weight dequantization folded, and its graph's output names in order.
+pub(crate) struct FoldedModel {
+    pub(crate) proto: ModelProto,
+    pub(crate) outputs: Vec<String>,
+}
 
-/// Loads the ONNX file at `path`, rewrites its weight `DequantizeLinear` nodes, fixes the input to `input_shape`
-/// (f32), optimises it and makes it runnable. Also returns the graph's output names in tract's output order.
-pub(crate) fn load(path: &Path, input_shape: &[usize]) -> Result<(Plan, Vec<String>), FaceError> {
+/// Reads and parses the ONNX file at `path` and folds its weight `DequantizeLinear` nodes.
+pub(crate) fn read_folded(path: &Path) -> Result<FoldedModel, FaceError> {
     let what = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| FaceError::engine(&format!("reading {what}"), e))?;
-    let onnx = tract_onnx::onnx();
-    let mut proto = onnx
+    let mut proto = tract_onnx::onnx()
         .proto_model_for_read(&mut bytes.as_slice())
         .map_err(|e| FaceError::engine(&format!("parsing {what}"), e))?;
     drop(bytes);
@@ -35,13 +37,21 @@ pub(crate) fn load(path: &Path, input_shape: &[usize]) -> Result<(Plan, Vec<Stri
         .as_ref()
         .map(|g| g.output.iter().map(|o| o.name.clone()).collect())
         .unwrap_or_default();
-    let plan = onnx
-        .model_for_proto_model(&proto)
+    Ok(FoldedModel { proto, outputs })
+}
+
+/// A folded model made runnable by tract with its input fixed to `input_shape` (f32); tract's outputs are in the
+/// graph's output order.
+pub(crate) fn tract_plan(
+    model: &FoldedModel,
+    input_shape: &[usize],
+) -> Result<Arc<TypedRunnableModel>, FaceError> {
+    tract_onnx::onnx()
+        .model_for_proto_model(&model.proto)
         .and_then(|m| m.with_input_fact(0, f32::fact(input_shape).into()))
         .and_then(|m| m.into_optimized())
         .and_then(|m| m.into_runnable())
-        .map_err(|e| FaceError::engine(&format!("loading {what}"), format!("{e:?}")))?;
-    Ok((plan, outputs))
+        .map_err(|e| FaceError::engine("loading the model into tract", format!("{e:?}")))
 }
 
 /// Replaces every `DequantizeLinear` node whose inputs are all initializers by the `f32` initializer it computes;

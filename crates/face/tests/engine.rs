@@ -6,8 +6,8 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use tessera_face::{
-    DecodedImage, DetectedFace, Embedding, Engine, FaceError, ImageLimits, ModelFiles, SAME_PERSON_COSINE,
-    models,
+    Backend, DecodedImage, DetectedFace, Embedding, Engine, FaceError, ImageLimits, ModelFiles,
+    SAME_PERSON_COSINE, models,
 };
 use tessera_testkit::{FaceFixtures, face_fixtures};
 
@@ -27,7 +27,7 @@ fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
         let started = Instant::now();
-        let engine = Engine::load(model_files()).expect("loading the engine");
+        let engine = Engine::load(model_files(), &Backend::Tract).expect("loading the engine");
         eprintln!("engine loaded in {:?}", started.elapsed());
         engine
     })
@@ -86,7 +86,7 @@ fn an_altered_model_is_refused() {
     std::fs::write(&altered.recognizer, bytes).unwrap();
     let err = altered.verify().unwrap_err();
     assert_eq!(err.code(), "ModelAltered", "{err}");
-    let err = Engine::load(&altered).unwrap_err();
+    let err = Engine::load(&altered, &Backend::Tract).unwrap_err();
     assert_eq!(err.code(), "ModelAltered", "{err}");
 }
 
@@ -101,7 +101,7 @@ fn missing_models_say_how_to_fetch_them() {
         "{message}"
     );
     assert!(matches!(
-        Engine::load(&ModelFiles::in_dir(dir.path())),
+        Engine::load(&ModelFiles::in_dir(dir.path()), &Backend::Tract),
         Err(FaceError::ModelsMissing(_))
     ));
 }
@@ -251,4 +251,81 @@ fn crc32(bytes: &[u8]) -> u32 {
         }
     }
     !crc
+}
+
+#[cfg(not(feature = "onnxruntime"))]
+#[test]
+fn a_build_without_onnxruntime_says_so() {
+    let backend = Backend::OnnxRuntime {
+        library: fixtures().models_dir.join(models::ONNXRUNTIME_LIBRARY_FILE),
+    };
+    let err = Engine::load(model_files(), &backend).unwrap_err();
+    assert_eq!(err.code(), "EngineFailure");
+    assert!(err.to_string().contains("--features onnxruntime"), "{err}");
+}
+
+/// The ONNX Runtime backend, with the library fetched from its PyPI wheel: the same faces and the same embeddings
+/// as tract, up to float rounding.
+#[cfg(feature = "onnxruntime")]
+mod onnxruntime {
+    use super::*;
+
+    fn library() -> std::path::PathBuf {
+        static LIBRARY: OnceLock<std::path::PathBuf> = OnceLock::new();
+        LIBRARY
+            .get_or_init(|| models::fetch_onnxruntime(&fixtures().models_dir).expect("fetching ONNX Runtime"))
+            .clone()
+    }
+
+    fn ort_engine() -> &'static Engine {
+        static ENGINE: OnceLock<Engine> = OnceLock::new();
+        ENGINE.get_or_init(|| {
+            let engine = Engine::load(model_files(), &Backend::OnnxRuntime { library: library() })
+                .expect("loading the engine on ONNX Runtime");
+            assert_eq!(engine.backend(), "onnxruntime");
+            engine
+        })
+    }
+
+    #[test]
+    fn both_backends_find_the_same_faces_and_embeddings() {
+        for path in [&fixtures().obama, &fixtures().biden, &fixtures().solvay] {
+            let image = image(path);
+            let by_tract = engine().detect(&image, 0.7).expect("tract detect");
+            let by_ort = ort_engine().detect(&image, 0.7).expect("onnxruntime detect");
+            assert_eq!(by_ort.len(), by_tract.len(), "{}", path.display());
+            for (a, b) in by_tract.iter().zip(&by_ort) {
+                let r = (a.rect, b.rect);
+                let close = |x: u32, y: u32| x.abs_diff(y) <= 1;
+                assert!(
+                    close(r.0.left, r.1.left) && close(r.0.top, r.1.top) && close(r.0.width, r.1.width),
+                    "{r:?}"
+                );
+                assert!((a.score - b.score).abs() < 1e-3, "{} vs {}", a.score, b.score);
+            }
+            let face = by_tract[0];
+            let cosine = engine()
+                .embed(&image, &face)
+                .unwrap()
+                .cosine(&ort_engine().embed(&image, &face).unwrap());
+            assert!(cosine > 0.999, "{}: {cosine}", path.display());
+        }
+    }
+
+    #[test]
+    fn an_altered_library_is_refused_before_it_is_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let altered = dir.path().join(models::ONNXRUNTIME_LIBRARY_FILE);
+        let mut bytes = std::fs::read(library()).unwrap();
+        bytes[1000] ^= 0x01;
+        std::fs::write(&altered, bytes).unwrap();
+        let err = models::verify_onnxruntime(&altered).unwrap_err();
+        assert_eq!(err.code(), "ModelAltered", "{err}");
+        let missing = models::verify_onnxruntime(&dir.path().join("nothing.so")).unwrap_err();
+        assert_eq!(missing.code(), "ModelsMissing");
+        assert!(
+            missing.to_string().contains(models::ONNXRUNTIME_REQUIREMENT),
+            "{missing}"
+        );
+    }
 }

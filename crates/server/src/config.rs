@@ -68,6 +68,20 @@ pub struct FaceFileConfig {
     pub workers: Option<usize>,
     /// Requests that may wait for a worker; beyond them the answer is 503 with `Retry-After` (default 32).
     pub queue: Option<usize>,
+    /// The inference engine: `tract` (default, pure Rust) or `onnxruntime` (a build with the `onnxruntime`
+    /// feature; its pinned library is fetched into `models_dir` like the models).
+    pub backend: Option<FaceBackendName>,
+}
+
+/// The `[face] backend` values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaceBackendName {
+    /// tract, pure Rust.
+    #[default]
+    Tract,
+    /// ONNX Runtime from the `onnxruntime` PyPI wheel.
+    Onnxruntime,
 }
 
 /// The TOML configuration file.
@@ -162,6 +176,8 @@ pub struct FaceConfig {
     pub workers: usize,
     /// Requests waiting beyond the workers.
     pub queue: usize,
+    /// The inference engine.
+    pub backend: FaceBackendName,
 }
 
 impl FaceConfig {
@@ -181,6 +197,7 @@ impl FaceConfig {
             fetch_models: file.fetch_models.unwrap_or(true),
             workers,
             queue,
+            backend: file.backend.unwrap_or_default(),
         })
     }
 }

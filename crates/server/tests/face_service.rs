@@ -605,6 +605,47 @@ async fn a_node_without_the_engine_answers_503_and_serves_the_rest() {
         .ok(StatusCode::OK);
 }
 
+/// `[face] backend = "onnxruntime"`: a build with the feature fetches the pinned library and serves detection on
+/// it; a build without says so in the 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_onnxruntime_backend_serves_or_says_it_is_not_built_in() {
+    let f = fixtures();
+    let s = Server::start_with(Options {
+        file: FileConfig {
+            face: Some(FaceFileConfig {
+                enabled: Some(true),
+                models_dir: Some(f.models_dir.clone()),
+                backend: Some(tessera_server::FaceBackendName::Onnxruntime),
+                ..Default::default()
+            }),
+            ..FileConfig::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let client = s.create_account(&face_id("face-ort")).await;
+    let resp = upload(
+        &s,
+        &client,
+        None,
+        "/face/v1.0/detect?returnFaceId=false",
+        &f.obama,
+    )
+    .await;
+    if cfg!(feature = "onnxruntime") {
+        let faces = resp.ok(StatusCode::OK).json();
+        assert_eq!(faces.as_array().map(Vec::len), Some(1), "{faces}");
+        assert!(
+            f.models_dir
+                .join(tessera_face::models::ONNXRUNTIME_LIBRARY_FILE)
+                .is_file()
+        );
+    } else {
+        let message = resp.error(StatusCode::SERVICE_UNAVAILABLE, "FaceEngineUnavailable");
+        assert!(message.contains("--features onnxruntime"), "{message}");
+    }
+}
+
 /// Two nodes on one PostgreSQL: a training or a removal on one is what the other searches next.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_share_training_and_removals_through_postgres() {
