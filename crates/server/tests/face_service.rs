@@ -284,6 +284,32 @@ async fn the_seed_scenario_on_real_photographs() {
     .json();
     assert_eq!(similar.as_array().map(Vec::len), Some(1), "{similar}");
     assert_eq!(similar[0]["faceId"], obama.as_str(), "{similar}");
+    // The candidates are read at once: a repeated id is one candidate, and one unknown id refuses the call,
+    // naming it.
+    let repeated = call(
+        &s,
+        &client,
+        Some(&token),
+        Method::POST,
+        "/face/v1.0/findsimilars",
+        Some(json!({"faceId": obama3, "faceIds": [obama, biden, obama]})),
+    )
+    .await
+    .ok(StatusCode::OK)
+    .json();
+    assert_eq!(repeated, similar);
+    let unknown = "00000000-0000-4000-8000-000000000001";
+    let message = call(
+        &s,
+        &client,
+        Some(&token),
+        Method::POST,
+        "/face/v1.0/findsimilars",
+        Some(json!({"faceId": obama3, "faceIds": [obama, unknown, biden]})),
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "FaceNotFound");
+    assert!(message.contains(unknown), "{message}");
 
     // Faces nobody enrolled: ten faces of the Solvay photograph name none of the gallery at 0.5.
     let crowd = upload(&s, &client, Some(&token), "/face/v1.0/detect", &f.solvay)

@@ -219,8 +219,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Keeps a detected face under its id until it expires.
     async fn save_detection(&self, detection: &Detection) -> Result<()>;
-    /// A live (unexpired at `now`) detected face of `account`.
-    async fn detection(&self, account: Uuid, id: Uuid, now: Timestamp) -> Result<Option<Detection>>;
+    /// The live (unexpired at `now`) detected faces of `account` among `ids`, in one read and in no particular
+    /// order; an id that is unknown, expired or another account's is left out.
+    async fn detections(&self, account: Uuid, ids: &[Uuid], now: Timestamp) -> Result<Vec<Detection>>;
     /// Deletes the detected faces that expired before `now`; returns how many.
     async fn purge_detections(&self, now: Timestamp) -> Result<u64>;
     /// Enrols a face for a person, recording the group's current training generation (the face joins the index

@@ -741,16 +741,19 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn detection(&self, account: Uuid, id: Uuid, now: Timestamp) -> Result<Option<Detection>> {
-        let row = sqlx::query(
-            "SELECT * FROM face_detections WHERE id = $1 AND account_id = $2 AND expires_at > $3",
+    async fn detections(&self, account: Uuid, ids: &[Uuid], now: Timestamp) -> Result<Vec<Detection>> {
+        // The ids travel as one JSON array (SQLite has no array parameter).
+        let ids = serde_json::Value::from(ids.iter().map(Uuid::to_string).collect::<Vec<_>>()).to_string();
+        let rows = sqlx::query(
+            "SELECT * FROM face_detections
+             WHERE id IN (SELECT value FROM json_each(?)) AND account_id = ? AND expires_at > ?",
         )
-        .bind(id.to_string())
+        .bind(ids)
         .bind(account.to_string())
         .bind(now.millis())
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        row.as_ref().map(rows::detection).transpose()
+        rows.iter().map(rows::detection).collect()
     }
 
     async fn purge_detections(&self, now: Timestamp) -> Result<u64> {

@@ -1206,26 +1206,42 @@ async fn face_templates_expire_enrol_and_cascade(db: Db) {
         expires_at: T0.plus_secs(86_400),
     };
     store.save_detection(&detection).await.unwrap();
-    let read = store
-        .detection(a.id, detection.id, T0.plus_secs(60))
+    let other = Detection {
+        id: Uuid::from_u128(8),
+        template: template(-0.5),
+        ..detection.clone()
+    };
+    store.save_detection(&other).await.unwrap();
+    let mut read = store
+        .detections(
+            a.id,
+            &[other.id, Uuid::from_u128(99), detection.id],
+            T0.plus_secs(60),
+        )
         .await
         .unwrap();
-    assert_eq!(read, Some(detection.clone()), "templates round-trip exactly");
+    read.sort_by_key(|d| d.id);
     assert_eq!(
-        store.detection(b.id, detection.id, T0).await.unwrap(),
-        None,
+        read,
+        vec![detection.clone(), other.clone()],
+        "templates round-trip exactly; unknown ids are left out"
+    );
+    assert_eq!(store.detections(a.id, &[], T0).await.unwrap(), vec![]);
+    assert_eq!(
+        store.detections(b.id, &[detection.id], T0).await.unwrap(),
+        vec![],
         "not B's"
     );
     assert_eq!(
         store
-            .detection(a.id, detection.id, T0.plus_secs(86_400))
+            .detections(a.id, &[detection.id], T0.plus_secs(86_400))
             .await
             .unwrap(),
-        None,
+        vec![],
         "expired"
     );
     assert_eq!(store.purge_detections(T0.plus_secs(86_399)).await.unwrap(), 0);
-    assert_eq!(store.purge_detections(T0.plus_secs(86_400)).await.unwrap(), 1);
+    assert_eq!(store.purge_detections(T0.plus_secs(86_400)).await.unwrap(), 2);
 
     let gid = gid("g");
     store.create_group(&new_group(&a, "g")).await.unwrap();

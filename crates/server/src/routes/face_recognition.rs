@@ -25,6 +25,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use tessera_core::face::{
     self, Detection, FACE_ID_TTL_SECS, FaceOperation, SAME_PERSON_COSINE, confidence, cosine_for_confidence,
 };
@@ -332,17 +333,38 @@ async fn live_face(
     access: &LimitedAccess,
     raw: &str,
 ) -> Result<(Detection, Embedding), ApiError> {
+    let mut found = live_faces(state, access, std::slice::from_ref(&raw)).await?;
+    Ok(found.remove(0))
+}
+
+/// Each of `raws` as [`live_face`] answers it, in order, read from the store at once.
+async fn live_faces(
+    state: &AppState,
+    access: &LimitedAccess,
+    raws: &[&str],
+) -> Result<Vec<(Detection, Embedding)>, ApiError> {
     let not_found =
-        || ApiError::bad_request("FaceNotFound", format!("Face {raw} is not found or has expired."));
-    let id = Uuid::try_parse(raw).map_err(|_| not_found())?;
-    let detection = state
+        |raw: &str| ApiError::bad_request("FaceNotFound", format!("Face {raw} is not found or has expired."));
+    let ids = raws
+        .iter()
+        .map(|raw| Uuid::try_parse(raw).map_err(|_| not_found(raw)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let live: HashMap<Uuid, Detection> = state
         .store
-        .detection(access.caller.account.id, id, state.clock.now())
+        .detections(access.caller.account.id, &ids, state.clock.now())
         .await?
-        .ok_or_else(not_found)?;
-    let template = Embedding::from_values(&detection.template)
-        .ok_or_else(|| ApiError::internal(&format_args!("face {id} has a corrupt template")))?;
-    Ok((detection, template))
+        .into_iter()
+        .map(|d| (d.id, d))
+        .collect();
+    raws.iter()
+        .zip(&ids)
+        .map(|(raw, id)| {
+            let detection = live.get(id).cloned().ok_or_else(|| not_found(raw))?;
+            let template = Embedding::from_values(&detection.template)
+                .ok_or_else(|| ApiError::internal(&format_args!("face {id} has a corrupt template")))?;
+            Ok((detection, template))
+        })
+        .collect()
 }
 
 /// Refuses comparing faces of different recognition models.
@@ -403,9 +425,9 @@ pub async fn identify(
             "Large person group not trained.",
         ));
     }
-    let mut queries = Vec::with_capacity(body.face_ids.len());
-    for raw in &body.face_ids {
-        let (detection, template) = live_face(&state, &access, raw).await?;
+    let raws: Vec<&str> = body.face_ids.iter().map(String::as_str).collect();
+    let mut queries = Vec::with_capacity(raws.len());
+    for (detection, template) in live_faces(&state, &access, &raws).await? {
         same_model(&detection.recognition_model, &group.recognition_model)?;
         queries.push((detection.id, template));
     }
@@ -569,9 +591,9 @@ pub async fn find_similar(
             "persistedFaceId",
         ),
         (None, Some(ids)) if !ids.is_empty() && ids.len() <= MAX_SIMILAR_CANDIDATES => {
-            let mut candidates = Vec::with_capacity(ids.len());
-            for raw in &ids {
-                let (candidate, candidate_template) = live_face(&state, &access, raw).await?;
+            let raws: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let mut candidates = Vec::with_capacity(raws.len());
+            for (candidate, candidate_template) in live_faces(&state, &access, &raws).await? {
                 same_model(&query.recognition_model, &candidate.recognition_model)?;
                 candidates.push((candidate.id, candidate_template));
             }
