@@ -72,6 +72,24 @@ pub enum DomainError {
     /// Flags for an ISV grant must be approved for the account first.
     #[error("the account must hold {0} before it can grant it")]
     FlagNotHeld(String),
+    /// Not a chat thread id (`19:<32 hex>@thread.v2`).
+    #[error("invalid chat thread id {0:?}")]
+    InvalidThreadId(String),
+    /// A thread topic out of bounds.
+    #[error("{0}")]
+    InvalidTopic(String),
+    /// A chat message (type, content, metadata or display name) out of bounds.
+    #[error("{0}")]
+    InvalidChatMessage(String),
+    /// The token's scopes do not allow this chat action.
+    #[error("the token's scopes do not allow it to {0}")]
+    ChatScopeMissing(&'static str),
+    /// The token's identity is not a participant of the thread.
+    #[error("the identity is not a participant of this thread")]
+    NotAParticipant,
+    /// Only a message's sender edits or deletes it.
+    #[error("only the sender of a message may change it")]
+    NotTheSender,
 }
 
 impl DomainError {
@@ -95,6 +113,12 @@ impl DomainError {
             Self::InvalidSessionLifetime { .. } => "InvalidSessionLifetime",
             Self::InvalidGroupId(_) => "InvalidGroupId",
             Self::InvalidName(_) => "BadArgument",
+            Self::InvalidThreadId(_) => "InvalidThreadId",
+            Self::InvalidTopic(_) => "InvalidTopic",
+            Self::InvalidChatMessage(_) => "InvalidMessage",
+            Self::ChatScopeMissing(_) => "MissingScope",
+            Self::NotAParticipant => "NotAParticipant",
+            Self::NotTheSender => "NotTheSender",
         }
     }
 }

@@ -1,10 +1,11 @@
-//! Tessera's domain: resource ids, feature flags, accounts, token claims, the limited-access policy and the
-//! audit chain. Pure rules only: no I/O, no web or database types, and no clock (every rule takes `now`).
+//! Tessera's domain: resource ids, feature flags, accounts, token claims, the limited-access policy, chat rules
+//! and the audit chain. Pure rules only: no I/O, no web or database types, and no clock (every rule takes `now`).
 
 pub mod account;
 pub mod acs_hmac;
 pub mod arm;
 pub mod audit;
+pub mod chat;
 pub mod claims;
 pub mod error;
 pub mod face;

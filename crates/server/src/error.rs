@@ -109,9 +109,12 @@ impl IntoResponse for ApiError {
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         let status = match e {
-            DomainError::NotAnIsv | DomainError::FlagNotGrantable(_) | DomainError::InvalidTarget(_) => {
-                StatusCode::FORBIDDEN
-            }
+            DomainError::NotAnIsv
+            | DomainError::FlagNotGrantable(_)
+            | DomainError::InvalidTarget(_)
+            | DomainError::ChatScopeMissing(_)
+            | DomainError::NotAParticipant
+            | DomainError::NotTheSender => StatusCode::FORBIDDEN,
             DomainError::FlagNotHeld(_) => StatusCode::CONFLICT,
             _ => StatusCode::BAD_REQUEST,
         };

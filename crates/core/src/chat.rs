@@ -1,0 +1,407 @@
+//! Chat (ACS Chat, WIRE-SPEC §4): thread ids, messages and their limits, and who may do what in a thread.
+//!
+//! - **Threads** are named `19:<32 lowercase hex>@thread.v2`, ACS's form, made from a random UUID.
+//! - **Messages** get ids that are decimal strings, strictly increasing within a thread and equal to the creation
+//!   time in milliseconds unless a thread's previous message already took that millisecond ([`next_message_id`]);
+//!   `sequenceId` counts a thread's messages from 1. An edit's `version` is made the same way from the message's
+//!   previous version.
+//! - **Authorization** is one table, [`ChatAction::rule`]: the [`Capability`] the token's scopes must grant, and
+//!   whether the caller must be a participant of the thread. [`authorize`] applies it; nothing else decides.
+//!   Editing and deleting a message is further the sender's alone ([`check_own_message`]).
+
+use crate::error::DomainError;
+use crate::scope::{Capability, ScopeSet};
+use crate::time::Timestamp;
+use std::collections::BTreeMap;
+use std::fmt;
+use uuid::Uuid;
+
+/// Longest thread topic, characters.
+pub const MAX_TOPIC_CHARS: usize = 250;
+/// Largest message content, bytes of UTF-8 (ACS's limit is 28 KiB).
+pub const MAX_CONTENT_BYTES: usize = 28 * 1024;
+/// Longest display name of a sender or participant, characters.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 256;
+/// Most metadata entries on one message.
+pub const MAX_METADATA_ENTRIES: usize = 32;
+/// Longest metadata key or value, characters.
+pub const MAX_METADATA_CHARS: usize = 1024;
+/// Most participants one thread may have (ACS's limit).
+pub const MAX_PARTICIPANTS: usize = 250;
+
+/// A thread's id, `19:<32 lowercase hex>@thread.v2`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ThreadId(String);
+
+impl ThreadId {
+    /// A new thread's id from a random UUID.
+    pub fn new(random: Uuid) -> Self {
+        Self(format!("19:{}@thread.v2", random.simple()))
+    }
+
+    /// Parses an id as Tessera makes them; anything else names no thread.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let hex = raw.strip_prefix("19:").and_then(|r| r.strip_suffix("@thread.v2"));
+        match hex {
+            Some(h)
+                if h.len() == 32
+                    && h.bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+            {
+                Ok(Self(raw.to_owned()))
+            }
+            _ => Err(DomainError::InvalidThreadId(raw.chars().take(80).collect())),
+        }
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ThreadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A message's `type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageType {
+    /// Plain text, sent by a participant.
+    Text,
+    /// HTML, sent by a participant.
+    Html,
+    /// The topic changed (system).
+    TopicUpdated,
+    /// Participants were added (system).
+    ParticipantAdded,
+    /// A participant was removed (system).
+    ParticipantRemoved,
+}
+
+impl MessageType {
+    const ALL: [Self; 5] = [
+        Self::Text,
+        Self::Html,
+        Self::TopicUpdated,
+        Self::ParticipantAdded,
+        Self::ParticipantRemoved,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Html => "html",
+            Self::TopicUpdated => "topicUpdated",
+            Self::ParticipantAdded => "participantAdded",
+            Self::ParticipantRemoved => "participantRemoved",
+        }
+    }
+
+    /// Any type by its wire name (as stored).
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == raw)
+    }
+
+    /// The type of a message a participant sends: `text` (also when absent) or `html`; the system types are
+    /// Tessera's to write.
+    pub fn sendable(raw: Option<&str>) -> Result<Self, DomainError> {
+        match raw.map(str::to_ascii_lowercase).as_deref() {
+            None | Some("text") => Ok(Self::Text),
+            Some("html") => Ok(Self::Html),
+            Some(_) => Err(DomainError::InvalidChatMessage(
+                "type must be text or html".to_owned(),
+            )),
+        }
+    }
+}
+
+/// The id after `last` for a message or version created at `now`: `now` in milliseconds, or `last + 1` when that
+/// is not later.
+pub fn next_message_id(last: Option<u64>, now: Timestamp) -> u64 {
+    let now = u64::try_from(now.millis()).unwrap_or(0);
+    last.map_or(now, |last| now.max(last.saturating_add(1)))
+}
+
+/// Checks a thread topic: 1 to [`MAX_TOPIC_CHARS`] characters, no control characters.
+pub fn check_topic(topic: &str) -> Result<(), DomainError> {
+    let count = topic.chars().count();
+    if count == 0 || count > MAX_TOPIC_CHARS || topic.chars().any(char::is_control) {
+        return Err(DomainError::InvalidTopic(format!(
+            "a topic is 1 to {MAX_TOPIC_CHARS} characters without control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a display name (of a sender or a participant): at most [`MAX_DISPLAY_NAME_CHARS`] characters, no
+/// control characters.
+pub fn check_display_name(name: &str) -> Result<(), DomainError> {
+    if name.chars().count() > MAX_DISPLAY_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(DomainError::InvalidChatMessage(format!(
+            "a display name is at most {MAX_DISPLAY_NAME_CHARS} characters without control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks what a participant sends or edits: content of 1 to [`MAX_CONTENT_BYTES`] bytes, and metadata within
+/// [`MAX_METADATA_ENTRIES`] entries of [`MAX_METADATA_CHARS`] characters.
+pub fn check_message(content: &str, metadata: &BTreeMap<String, String>) -> Result<(), DomainError> {
+    if content.is_empty() || content.len() > MAX_CONTENT_BYTES {
+        return Err(DomainError::InvalidChatMessage(format!(
+            "content is 1 to {MAX_CONTENT_BYTES} bytes of UTF-8 (this one is {})",
+            content.len()
+        )));
+    }
+    let too_long = |s: &String| s.chars().count() > MAX_METADATA_CHARS;
+    if metadata.len() > MAX_METADATA_ENTRIES
+        || metadata
+            .iter()
+            .any(|(k, v)| k.is_empty() || too_long(k) || too_long(v))
+    {
+        return Err(DomainError::InvalidChatMessage(format!(
+            "metadata holds at most {MAX_METADATA_ENTRIES} entries, with non-empty keys and keys and values of at \
+             most {MAX_METADATA_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Something a token's holder asks to do in chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChatAction {
+    /// Create a thread (its creator becomes a participant).
+    CreateThread,
+    /// List the threads the identity is in.
+    ListThreads,
+    /// Read a thread: its properties, messages, participants and read receipts.
+    ReadThread,
+    /// Change a thread's topic.
+    UpdateTopic,
+    /// Delete a thread.
+    DeleteThread,
+    /// Send a message; edit or delete one's own.
+    WriteMessage,
+    /// Send a read receipt or a typing notification.
+    SignalActivity,
+    /// Add participants.
+    AddParticipants,
+    /// Remove a participant (oneself included).
+    RemoveParticipant,
+    /// Receive a thread's events as they happen.
+    Subscribe,
+}
+
+/// What an action needs: a capability of the token's scopes, and whether the caller must be in the thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatRule {
+    /// The capability the scopes must grant.
+    pub capability: Capability,
+    /// Whether the caller must be a participant of the thread.
+    pub participant: bool,
+}
+
+impl ChatAction {
+    /// The one table of chat authorization.
+    ///
+    /// | action | capability | participant |
+    /// |---|---|---|
+    /// | create a thread | manage threads | – |
+    /// | list one's threads | send messages | – |
+    /// | read a thread | send messages | ✓ |
+    /// | change the topic | manage threads | ✓ |
+    /// | delete a thread | manage threads | ✓ |
+    /// | send, edit, delete messages | send messages | ✓ |
+    /// | read receipts, typing | send messages | ✓ |
+    /// | add participants | manage participants | ✓ |
+    /// | remove a participant | manage participants | ✓ |
+    /// | subscribe to events | send messages | – (each event goes to the thread's participants only) |
+    pub const fn rule(self) -> ChatRule {
+        use Capability::{ManageParticipants, ManageThreads, SendMessages};
+        let (capability, participant) = match self {
+            Self::CreateThread => (ManageThreads, false),
+            Self::ListThreads | Self::Subscribe => (SendMessages, false),
+            Self::ReadThread | Self::WriteMessage | Self::SignalActivity => (SendMessages, true),
+            Self::UpdateTopic | Self::DeleteThread => (ManageThreads, true),
+            Self::AddParticipants | Self::RemoveParticipant => (ManageParticipants, true),
+        };
+        ChatRule {
+            capability,
+            participant,
+        }
+    }
+
+    /// Words for error messages.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Self::CreateThread => "create a thread",
+            Self::ListThreads => "list threads",
+            Self::ReadThread => "read this thread",
+            Self::UpdateTopic => "change the topic",
+            Self::DeleteThread => "delete this thread",
+            Self::WriteMessage => "write messages",
+            Self::SignalActivity => "send read receipts and typing notifications",
+            Self::AddParticipants => "add participants",
+            Self::RemoveParticipant => "remove participants",
+            Self::Subscribe => "receive chat events",
+        }
+    }
+}
+
+/// Whether a token with `scopes`, whose identity is (`participant`) or is not in the thread, may do `action`.
+pub fn authorize(scopes: ScopeSet, action: ChatAction, participant: bool) -> Result<(), DomainError> {
+    let rule = action.rule();
+    if !scopes.allows(rule.capability) {
+        return Err(DomainError::ChatScopeMissing(action.describe()));
+    }
+    if rule.participant && !participant {
+        return Err(DomainError::NotAParticipant);
+    }
+    Ok(())
+}
+
+/// Only a message's sender edits or deletes it; system messages are nobody's to change.
+pub fn check_own_message(sender: Option<&str>, caller: &str) -> Result<(), DomainError> {
+    if sender == Some(caller) {
+        Ok(())
+    } else {
+        Err(DomainError::NotTheSender)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scopes(names: &[&str]) -> ScopeSet {
+        ScopeSet::parse(names).unwrap()
+    }
+
+    #[test]
+    fn thread_ids_round_trip_and_strangers_are_refused() {
+        let id = ThreadId::new(Uuid::from_u128(0xabc));
+        assert_eq!(id.as_str(), "19:00000000000000000000000000000abc@thread.v2");
+        assert_eq!(ThreadId::parse(id.as_str()).unwrap(), id);
+        for bad in [
+            "",
+            "19:@thread.v2",
+            "19:00000000000000000000000000000ABC@thread.v2",
+            "19:00000000000000000000000000000abc@thread.v1",
+            "20:00000000000000000000000000000abc@thread.v2",
+            "19:00000000000000000000000000000abcd@thread.v2",
+            "19:0000000000000000000000000000-abc@thread.v2",
+        ] {
+            assert_eq!(
+                ThreadId::parse(bad).unwrap_err().code(),
+                "InvalidThreadId",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn message_ids_follow_the_clock_and_never_repeat() {
+        let t = Timestamp::from_millis(1_596_823_919_339);
+        assert_eq!(next_message_id(None, t), 1_596_823_919_339);
+        assert_eq!(next_message_id(Some(1_596_823_919_000), t), 1_596_823_919_339);
+        assert_eq!(next_message_id(Some(1_596_823_919_339), t), 1_596_823_919_340);
+        assert_eq!(
+            next_message_id(Some(1_596_823_919_400), t),
+            1_596_823_919_401,
+            "a clock behind"
+        );
+    }
+
+    #[test]
+    fn only_text_and_html_are_sent_by_participants() {
+        assert_eq!(MessageType::sendable(None).unwrap(), MessageType::Text);
+        assert_eq!(MessageType::sendable(Some("Html")).unwrap(), MessageType::Html);
+        assert!(MessageType::sendable(Some("topicUpdated")).is_err());
+        for t in MessageType::ALL {
+            assert_eq!(MessageType::parse(t.as_str()), Some(t));
+        }
+    }
+
+    #[test]
+    fn content_topic_and_metadata_limits() {
+        let none = BTreeMap::new();
+        assert!(check_message("hello", &none).is_ok());
+        assert!(check_message("", &none).is_err());
+        assert!(check_message(&"é".repeat(MAX_CONTENT_BYTES / 2), &none).is_ok());
+        let err = check_message(&"x".repeat(MAX_CONTENT_BYTES + 1), &none).unwrap_err();
+        assert_eq!(err.code(), "InvalidMessage");
+        let many: BTreeMap<String, String> = (0..=MAX_METADATA_ENTRIES)
+            .map(|n| (n.to_string(), "v".into()))
+            .collect();
+        assert!(check_message("hi", &many).is_err());
+        let empty_key = BTreeMap::from([(String::new(), "v".to_owned())]);
+        assert!(check_message("hi", &empty_key).is_err());
+        assert!(check_topic("Lunch").is_ok());
+        assert_eq!(check_topic("").unwrap_err().code(), "InvalidTopic");
+        assert!(check_topic(&"t".repeat(MAX_TOPIC_CHARS + 1)).is_err());
+        assert!(check_topic("a\nb").is_err());
+        assert!(check_display_name("Bob").is_ok());
+        assert!(check_display_name("B\u{0}b").is_err());
+    }
+
+    #[test]
+    fn the_scopes_of_the_issue_decide() {
+        use ChatAction::*;
+        let chat = scopes(&["chat"]);
+        let manage = scopes(&["chat:manage_threads"]);
+        let join = scopes(&["chat.join"]);
+        let limited = scopes(&["chat.join.limited"]);
+        let voip = scopes(&["voip"]);
+        // chat and chat:manage_threads create and delete threads and manage participants.
+        for s in [chat, manage] {
+            assert!(authorize(s, CreateThread, false).is_ok());
+            assert!(authorize(s, DeleteThread, true).is_ok());
+            assert!(authorize(s, AddParticipants, true).is_ok());
+            assert!(authorize(s, RemoveParticipant, true).is_ok());
+        }
+        // chat.join works in existing threads and sends, but creates none.
+        assert_eq!(
+            authorize(join, CreateThread, false).unwrap_err().code(),
+            "MissingScope"
+        );
+        assert!(authorize(join, WriteMessage, true).is_ok());
+        assert!(authorize(join, AddParticipants, true).is_ok());
+        // chat.join.limited cannot add or remove participants.
+        assert!(authorize(limited, WriteMessage, true).is_ok());
+        assert!(authorize(limited, AddParticipants, true).is_err());
+        assert!(authorize(limited, RemoveParticipant, true).is_err());
+        // Only participants read or write a thread.
+        for action in [
+            ReadThread,
+            WriteMessage,
+            SignalActivity,
+            UpdateTopic,
+            DeleteThread,
+            AddParticipants,
+        ] {
+            assert_eq!(
+                authorize(chat, action, false).unwrap_err(),
+                DomainError::NotAParticipant,
+                "{action:?}"
+            );
+        }
+        // A token for calls only does nothing in chat.
+        for action in [CreateThread, ListThreads, ReadThread, Subscribe] {
+            assert!(authorize(voip, action, true).is_err(), "{action:?}");
+        }
+    }
+
+    #[test]
+    fn only_the_sender_changes_a_message() {
+        assert!(check_own_message(Some("8:acs:a_b"), "8:acs:a_b").is_ok());
+        assert_eq!(
+            check_own_message(Some("8:acs:a_b"), "8:acs:a_c").unwrap_err(),
+            DomainError::NotTheSender
+        );
+        assert!(check_own_message(None, "8:acs:a_b").is_err(), "system messages");
+    }
+}
