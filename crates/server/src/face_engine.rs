@@ -23,13 +23,61 @@ use tessera_store::Store;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
-/// Most indexes one node keeps; beyond, an arbitrary one is dropped (it is rebuilt when next used).
+/// Most indexes one node keeps; beyond, the least recently used one is dropped (it is rebuilt when next used).
 const MAX_CACHED_INDEXES: usize = 256;
 
-/// A group's index and the training state it was built for.
+/// A group's index, the training state it was built for, and when it was last used (a tick of the cache).
 struct CachedIndex {
     training: Training,
     index: Arc<GroupIndex>,
+    used: u64,
+}
+
+/// This node's indexes and a counter that orders their uses.
+#[derive(Default)]
+struct IndexCache {
+    entries: HashMap<(Uuid, GroupId), CachedIndex>,
+    tick: u64,
+}
+
+impl IndexCache {
+    fn next_tick(&mut self) -> u64 {
+        self.tick += 1;
+        self.tick
+    }
+
+    /// The index of `key` if it was built for `training`, marked as used.
+    fn get(&mut self, key: &(Uuid, GroupId), training: Training) -> Option<Arc<GroupIndex>> {
+        let tick = self.next_tick();
+        let entry = self.entries.get_mut(key).filter(|c| {
+            c.training.generation == training.generation && c.training.removals == training.removals
+        })?;
+        entry.used = tick;
+        Some(entry.index.clone())
+    }
+
+    /// Keeps `index` for `key`, dropping the least recently used entry when full.
+    fn insert(&mut self, key: (Uuid, GroupId), training: Training, index: Arc<GroupIndex>) {
+        if self.entries.len() >= MAX_CACHED_INDEXES
+            && !self.entries.contains_key(&key)
+            && let Some(coldest) = self
+                .entries
+                .iter()
+                .min_by_key(|(_, c)| c.used)
+                .map(|(k, _)| k.clone())
+        {
+            self.entries.remove(&coldest);
+        }
+        let used = self.next_tick();
+        self.entries.insert(
+            key,
+            CachedIndex {
+                training,
+                index,
+                used,
+            },
+        );
+    }
 }
 
 /// The face engine of this node.
@@ -38,7 +86,7 @@ pub struct FaceService {
     pool: Pool,
     /// What an uploaded image may be.
     pub limits: ImageLimits,
-    indexes: Mutex<HashMap<(Uuid, GroupId), CachedIndex>>,
+    indexes: Mutex<IndexCache>,
 }
 
 impl FaceService {
@@ -93,7 +141,7 @@ impl FaceService {
             engine,
             pool: Pool::new(workers, queue),
             limits: ImageLimits::default(),
-            indexes: Mutex::new(HashMap::new()),
+            indexes: Mutex::new(IndexCache::default()),
         }
     }
 
@@ -143,37 +191,18 @@ impl FaceService {
             .map_err(|e| ApiError::internal(&format_args!("an index build failed: {e}")))?
             .map_err(|len| ApiError::internal(&format_args!("a stored template has {len} values")))?;
         let index = Arc::new(index);
-        let mut indexes = self
-            .indexes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if indexes.len() >= MAX_CACHED_INDEXES
-            && !indexes.contains_key(&key)
-            && let Some(evicted) = indexes.keys().next().cloned()
-        {
-            indexes.remove(&evicted);
-        }
-        indexes.insert(
-            key,
-            CachedIndex {
-                training: group.training,
-                index: index.clone(),
-            },
-        );
+        self.lock_indexes().insert(key, group.training, index.clone());
         Ok(index)
     }
 
     fn cached(&self, key: &(Uuid, GroupId), training: Training) -> Option<Arc<GroupIndex>> {
-        let indexes = self
-            .indexes
+        self.lock_indexes().get(key, training)
+    }
+
+    fn lock_indexes(&self) -> std::sync::MutexGuard<'_, IndexCache> {
+        self.indexes
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        indexes
-            .get(key)
-            .filter(|c| {
-                c.training.generation == training.generation && c.training.removals == training.removals
-            })
-            .map(|c| c.index.clone())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -271,5 +300,33 @@ mod tests {
             (StatusCode::SERVICE_UNAVAILABLE, "FaceEngineUnavailable")
         );
         assert_eq!(err.message(), "no engine");
+    }
+
+    #[test]
+    fn the_index_cache_drops_the_least_recently_used_and_stale_trainings() {
+        let trained = |generation| Training {
+            generation,
+            trained_at: None,
+            removals: 0,
+        };
+        let key = |n: usize| (Uuid::nil(), GroupId::parse(&format!("g{n}")).unwrap());
+        let index = || Arc::new(GroupIndex::build(EMBEDDING_LEN, Vec::new()).unwrap());
+        let mut cache = IndexCache::default();
+        for n in 0..MAX_CACHED_INDEXES {
+            cache.insert(key(n), trained(1), index());
+        }
+        // g0 is used again, so g1 is now the coldest: the next group drops g1, not g0.
+        assert!(cache.get(&key(0), trained(1)).is_some());
+        cache.insert(key(MAX_CACHED_INDEXES), trained(1), index());
+        assert_eq!(cache.entries.len(), MAX_CACHED_INDEXES);
+        assert!(cache.get(&key(0), trained(1)).is_some());
+        assert!(cache.get(&key(1), trained(1)).is_none());
+        // An index built for another training is not answered.
+        assert!(cache.get(&key(2), trained(2)).is_none());
+        let removed = Training {
+            removals: 1,
+            ..trained(1)
+        };
+        assert!(cache.get(&key(2), removed).is_none());
     }
 }
