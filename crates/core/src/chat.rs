@@ -1,6 +1,6 @@
 //! Chat (ACS Chat, WIRE-SPEC §4): thread ids, messages and their limits, and who may do what in a thread.
 //!
-//! - **Threads** are named `19:<32 lowercase hex>@thread.v2`, ACS's form, made from a random UUID.
+//! - **Threads** ([`Thread`]) belong to one account; [`Participant`]s read and write them. They are named `19:<32 lowercase hex>@thread.v2`, ACS's form, made from a random UUID.
 //! - **Messages** get ids that are decimal strings, strictly increasing within a thread and equal to the creation
 //!   time in milliseconds unless a thread's previous message already took that millisecond ([`next_message_id`]);
 //!   `sequenceId` counts a thread's messages from 1. An edit's `version` is made the same way from the message's
@@ -10,8 +10,10 @@
 //!   Editing and deleting a message is further the sender's alone ([`check_own_message`]).
 
 use crate::error::DomainError;
+use crate::identity::IdentityId;
 use crate::scope::{Capability, ScopeSet};
 use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use uuid::Uuid;
@@ -64,6 +66,94 @@ impl fmt::Display for ThreadId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// A chat thread of one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thread {
+    /// Its id.
+    pub id: ThreadId,
+    /// The account whose identities chat in it.
+    pub account: Uuid,
+    /// Its topic.
+    pub topic: String,
+    /// The identity that created it.
+    pub created_by: IdentityId,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it was deleted (a deleted thread is gone for everyone).
+    pub deleted_at: Option<Timestamp>,
+    /// When its last message (of any type) was posted.
+    pub last_message_at: Option<Timestamp>,
+}
+
+/// A thread participant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Participant {
+    /// The identity.
+    pub identity: IdentityId,
+    /// How it is shown in the thread.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// The earliest messages it may read (none: every message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share_history_from: Option<Timestamp>,
+}
+
+/// What a message holds: text for `text`/`html`, the new topic for `topicUpdated`, the participants and who
+/// acted for `participantAdded`/`participantRemoved` (ACS's `content` object).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageContent {
+    /// The text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The new topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// The participants added or removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub participants: Vec<Participant>,
+    /// Who added or removed them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initiator: Option<IdentityId>,
+}
+
+/// A message to post; the store gives it its id, sequence id and version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// Its type.
+    pub kind: MessageType,
+    /// Its sender (none for system messages).
+    pub sender: Option<IdentityId>,
+    /// The sender's display name.
+    pub sender_display_name: Option<String>,
+    /// Its content.
+    pub content: MessageContent,
+    /// The sender's metadata.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// A posted message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Its thread.
+    pub thread: ThreadId,
+    /// Its id, unique and increasing within the thread ([`next_message_id`]).
+    pub id: u64,
+    /// Its place in the thread, counting from 1.
+    pub sequence_id: u64,
+    /// Its version: its id, then a new one with each edit.
+    pub version: u64,
+    /// Its type, sender, display name, content and metadata.
+    pub body: NewMessage,
+    /// When it was posted.
+    pub created_at: Timestamp,
+    /// When it was last edited.
+    pub edited_at: Option<Timestamp>,
+    /// When it was deleted (its content is gone).
+    pub deleted_at: Option<Timestamp>,
 }
 
 /// A message's `type`.

@@ -8,6 +8,7 @@
 
 mod account_cache;
 pub mod audit;
+mod chat;
 mod error;
 pub mod postgres;
 mod rows;
@@ -16,9 +17,11 @@ pub mod sqlite;
 pub use error::StoreError;
 
 use async_trait::async_trait;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use tessera_core::FlagSet;
 use tessera_core::audit::{Event, NewEvent, Outcome};
+use tessera_core::chat::{Message, NewMessage, Participant, Thread, ThreadId};
 use tessera_core::face::{
     Detection, GroupId, LargeFaceList, LargePersonGroup, ListFace, PersistedFace, Person, Training,
 };
@@ -65,6 +68,30 @@ pub struct SealedAccessKey {
     pub slot: KeySlot,
     /// The key sealed under the master key.
     pub sealed: Vec<u8>,
+}
+
+/// What a posted message changes in its thread, in the same transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ThreadChange {
+    /// Nothing: a participant's message.
+    None,
+    /// The topic.
+    Topic(String),
+    /// Adds these participants (or updates those already there).
+    AddParticipants(Vec<Participant>),
+    /// Removes this participant.
+    RemoveParticipant(IdentityId),
+}
+
+/// Who has read a thread up to which message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadReceipt {
+    /// The reader.
+    pub identity: IdentityId,
+    /// The last message read.
+    pub message: u64,
+    /// When the receipt was sent.
+    pub read_at: Timestamp,
 }
 
 /// Filters and paging of an audit query. Events come in ascending `seq`, after `after_seq`.
@@ -279,6 +306,74 @@ pub trait Store: Send + Sync + 'static {
         after: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<ListFace>>;
+
+    /// Creates a thread with its participants. With a `repeatability` id (ACS's `repeatability-request-id`), a
+    /// second creation by the same creator with the same id creates nothing and answers the first thread.
+    async fn create_thread(
+        &self,
+        thread: &Thread,
+        participants: &[Participant],
+        repeatability: Option<&str>,
+    ) -> Result<Thread>;
+    /// A thread of `account` that is not deleted.
+    async fn thread(&self, account: Uuid, id: &ThreadId) -> Result<Option<Thread>>;
+    /// Marks a thread deleted at `now`. `NotFound` if it does not exist or is already deleted.
+    async fn delete_thread(&self, account: Uuid, id: &ThreadId, now: Timestamp) -> Result<()>;
+    /// The live threads `identity` participates in, most recent activity (last message, else creation) first,
+    /// after the page position `after` (activity, id), active at or after `since`, at most `limit`.
+    async fn threads_of(
+        &self,
+        identity: &IdentityId,
+        after: Option<(Timestamp, &ThreadId)>,
+        since: Option<Timestamp>,
+        limit: u32,
+    ) -> Result<Vec<Thread>>;
+    /// `identity` as a participant of `thread`.
+    async fn participant(&self, thread: &ThreadId, identity: &IdentityId) -> Result<Option<Participant>>;
+    /// A thread's participants in the order they were added, skipping `skip`, at most `limit`.
+    async fn participants(&self, thread: &ThreadId, skip: u32, limit: u32) -> Result<Vec<Participant>>;
+    /// Applies `change` to a live thread and posts `message` in the same transaction: the message gets the
+    /// thread's next id ([`tessera_core::chat::next_message_id`]) and sequence id. `NotFound` if the thread is
+    /// gone, or when removing someone who is not a participant.
+    async fn post(
+        &self,
+        thread: &ThreadId,
+        change: &ThreadChange,
+        message: &NewMessage,
+        now: Timestamp,
+    ) -> Result<Message>;
+    /// A message of a thread (deleted ones too: they answer with `deletedOn`).
+    async fn message(&self, thread: &ThreadId, id: u64) -> Result<Option<Message>>;
+    /// A thread's messages, newest first, with ids below `before`, created at or after `since`, at most `limit`.
+    async fn messages(
+        &self,
+        thread: &ThreadId,
+        before: Option<u64>,
+        since: Option<Timestamp>,
+        limit: u32,
+    ) -> Result<Vec<Message>>;
+    /// Replaces a live message's content (and metadata, when given) at `now` with a new version. `NotFound` if
+    /// the message does not exist or is deleted.
+    async fn edit_message(
+        &self,
+        thread: &ThreadId,
+        id: u64,
+        content: &str,
+        metadata: Option<&BTreeMap<String, String>>,
+        now: Timestamp,
+    ) -> Result<Message>;
+    /// Marks a message deleted and drops its content. `NotFound` if it does not exist or is already deleted.
+    async fn delete_message(&self, thread: &ThreadId, id: u64, now: Timestamp) -> Result<()>;
+    /// Records that `identity` has read up to message `message` (a later receipt replaces an earlier one).
+    async fn save_read_receipt(
+        &self,
+        thread: &ThreadId,
+        identity: &IdentityId,
+        message: u64,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// A thread's read receipts, one per identity, in identity order, skipping `skip`, at most `limit`.
+    async fn read_receipts(&self, thread: &ThreadId, skip: u32, limit: u32) -> Result<Vec<ReadReceipt>>;
 
     /// Seals and appends events to the audit chain in one transaction, after any other writer's.
     async fn append_audit(&self, events: Vec<NewEvent>) -> Result<Vec<Event>>;

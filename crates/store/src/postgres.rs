@@ -12,12 +12,16 @@
 //! not depend on the database's locale and still uses the unique index.
 
 use crate::{
-    AccountChange, AuditQuery, MAX_AUDIT_PAGE, NewKey, Result, SealedAccessKey, Store, StoreError, rows,
+    AccountChange, AuditQuery, MAX_AUDIT_PAGE, NewKey, ReadReceipt, Result, SealedAccessKey, Store,
+    StoreError, ThreadChange, chat, rows,
 };
 use async_trait::async_trait;
+use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tessera_core::audit::{Event, GENESIS_HASH, Head, NewEvent};
+use tessera_core::chat::{Message, NewMessage, Participant, Thread, ThreadId};
 use tessera_core::face::{
     Detection, GroupId, LargeFaceList, LargePersonGroup, ListFace, PersistedFace, Person, Training,
 };
@@ -896,6 +900,252 @@ impl Store for PgStore {
         rows.iter().map(rows::list_face).collect()
     }
 
+    async fn create_thread(
+        &self,
+        thread: &Thread,
+        participants: &[Participant],
+        repeatability: Option<&str>,
+    ) -> Result<Thread> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO chat_threads (id, account_id, topic, created_by, created_at, repeatability_id)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(thread.id.as_str())
+        .bind(thread.account.to_string())
+        .bind(&thread.topic)
+        .bind(thread.created_by.as_str())
+        .bind(thread.created_at.millis())
+        .bind(repeatability)
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = inserted {
+            drop(tx);
+            let e = StoreError::unique(e, "a chat thread with this id exists");
+            // The same creation repeated (or raced): the first one's thread is the answer.
+            if let (StoreError::Conflict(_), Some(key)) = (&e, repeatability) {
+                let earlier = sqlx::query(
+                    "SELECT * FROM chat_threads WHERE account_id = $1 AND created_by = $2 AND repeatability_id = $3",
+                )
+                .bind(thread.account.to_string())
+                .bind(thread.created_by.as_str())
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+                if let Some(row) = earlier {
+                    return rows::thread(&row);
+                }
+            }
+            return Err(e);
+        }
+        upsert_participants(&mut tx, &thread.id, participants, thread.created_at).await?;
+        tx.commit().await?;
+        Ok(thread.clone())
+    }
+
+    async fn thread(&self, account: Uuid, id: &ThreadId) -> Result<Option<Thread>> {
+        let row = sqlx::query(
+            "SELECT * FROM chat_threads WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL",
+        )
+        .bind(id.as_str())
+        .bind(account.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(rows::thread).transpose()
+    }
+
+    async fn delete_thread(&self, account: Uuid, id: &ThreadId, now: Timestamp) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE chat_threads SET deleted_at = $3 WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL",
+        )
+        .bind(id.as_str())
+        .bind(account.to_string())
+        .bind(now.millis())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("chat thread {id}")));
+        }
+        Ok(())
+    }
+
+    async fn threads_of(
+        &self,
+        identity: &IdentityId,
+        after: Option<(Timestamp, &ThreadId)>,
+        since: Option<Timestamp>,
+        limit: u32,
+    ) -> Result<Vec<Thread>> {
+        // Without a page position every thread is before (i64::MAX, "").
+        let (after_at, after_id) = after.map_or((i64::MAX, ""), |(at, id)| (at.millis(), id.as_str()));
+        let rows = sqlx::query(
+            "SELECT t.* FROM chat_threads t JOIN chat_participants p ON p.thread_id = t.id
+             WHERE p.identity_id = $1 AND t.deleted_at IS NULL
+               AND COALESCE(t.last_message_at, t.created_at) >= $2
+               AND (COALESCE(t.last_message_at, t.created_at) < $3
+                    OR (COALESCE(t.last_message_at, t.created_at) = $3 AND t.id < $4))
+             ORDER BY COALESCE(t.last_message_at, t.created_at) DESC, t.id DESC LIMIT $5",
+        )
+        .bind(identity.as_str())
+        .bind(since.map_or(i64::MIN, Timestamp::millis))
+        .bind(after_at)
+        .bind(after_id)
+        .bind(i64::from(limit.clamp(1, 1000)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::thread).collect()
+    }
+
+    async fn participant(&self, thread: &ThreadId, identity: &IdentityId) -> Result<Option<Participant>> {
+        let row = sqlx::query("SELECT * FROM chat_participants WHERE thread_id = $1 AND identity_id = $2")
+            .bind(thread.as_str())
+            .bind(identity.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(rows::participant).transpose()
+    }
+
+    async fn participants(&self, thread: &ThreadId, skip: u32, limit: u32) -> Result<Vec<Participant>> {
+        let rows = sqlx::query(
+            "SELECT * FROM chat_participants WHERE thread_id = $1 ORDER BY added_at, identity_id LIMIT $2 OFFSET $3",
+        )
+        .bind(thread.as_str())
+        .bind(i64::from(limit.clamp(1, 1000)))
+        .bind(i64::from(skip))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::participant).collect()
+    }
+
+    async fn post(
+        &self,
+        thread: &ThreadId,
+        change: &ThreadChange,
+        message: &NewMessage,
+        now: Timestamp,
+    ) -> Result<Message> {
+        let mut tx = self.pool.begin().await?;
+        let counters = sqlx::query(
+            "SELECT last_message_id, last_sequence_id FROM chat_threads WHERE id = $1 AND deleted_at IS NULL
+             FOR UPDATE",
+        )
+        .bind(thread.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("chat thread {thread}")))?;
+        let posted = chat::posting(
+            thread,
+            counters.try_get("last_message_id")?,
+            counters.try_get("last_sequence_id")?,
+            message,
+            now,
+        )?;
+        apply_change(&mut tx, thread, change, now).await?;
+        insert_message(&mut tx, &posted).await?;
+        tx.commit().await?;
+        Ok(posted)
+    }
+
+    async fn message(&self, thread: &ThreadId, id: u64) -> Result<Option<Message>> {
+        let row = sqlx::query("SELECT * FROM chat_messages WHERE thread_id = $1 AND id = $2")
+            .bind(thread.as_str())
+            .bind(rows::u64_to_db(id))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(rows::message).transpose()
+    }
+
+    async fn messages(
+        &self,
+        thread: &ThreadId,
+        before: Option<u64>,
+        since: Option<Timestamp>,
+        limit: u32,
+    ) -> Result<Vec<Message>> {
+        let rows = sqlx::query(
+            "SELECT * FROM chat_messages WHERE thread_id = $1 AND id < $2 AND created_at >= $3
+             ORDER BY id DESC LIMIT $4",
+        )
+        .bind(thread.as_str())
+        .bind(before.map_or(i64::MAX, rows::u64_to_db))
+        .bind(since.map_or(i64::MIN, Timestamp::millis))
+        .bind(i64::from(limit.clamp(1, 1000)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::message).collect()
+    }
+
+    async fn edit_message(
+        &self,
+        thread: &ThreadId,
+        id: u64,
+        content: &str,
+        metadata: Option<&BTreeMap<String, String>>,
+        now: Timestamp,
+    ) -> Result<Message> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "SELECT * FROM chat_messages WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE",
+        )
+        .bind(thread.as_str())
+        .bind(rows::u64_to_db(id))
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("message {id}")))?;
+        let edited = chat::edited(rows::message(&row)?, content, metadata, now);
+        save_edit(&mut tx, &edited).await?;
+        tx.commit().await?;
+        Ok(edited)
+    }
+
+    async fn delete_message(&self, thread: &ThreadId, id: u64, now: Timestamp) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE chat_messages SET deleted_at = $3, content = '{}'
+             WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL",
+        )
+        .bind(thread.as_str())
+        .bind(rows::u64_to_db(id))
+        .bind(now.millis())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("message {id}")));
+        }
+        Ok(())
+    }
+
+    async fn save_read_receipt(
+        &self,
+        thread: &ThreadId,
+        identity: &IdentityId,
+        message: u64,
+        now: Timestamp,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO chat_read_receipts (thread_id, identity_id, message_id, read_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (thread_id, identity_id) DO UPDATE SET message_id = excluded.message_id, read_at = excluded.read_at",
+        )
+        .bind(thread.as_str())
+        .bind(identity.as_str())
+        .bind(rows::u64_to_db(message))
+        .bind(now.millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn read_receipts(&self, thread: &ThreadId, skip: u32, limit: u32) -> Result<Vec<ReadReceipt>> {
+        let rows = sqlx::query(
+            "SELECT * FROM chat_read_receipts WHERE thread_id = $1 ORDER BY identity_id LIMIT $2 OFFSET $3",
+        )
+        .bind(thread.as_str())
+        .bind(i64::from(limit.clamp(1, 1000)))
+        .bind(i64::from(skip))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::read_receipt).collect()
+    }
+
     async fn append_audit(&self, events: Vec<NewEvent>) -> Result<Vec<Event>> {
         let mut tx = self.pool.begin().await?;
         advisory_lock(&mut tx, AUDIT_LOCK).await?;
@@ -1094,5 +1344,111 @@ async fn insert_secret(
         .execute(&mut **tx)
         .await
         .map_err(|e| StoreError::unique(e, "this refresh secret exists"))?;
+    Ok(())
+}
+
+/// Adds `participants` to `thread` (or updates the display name and history of those already in it).
+async fn upsert_participants(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    thread: &ThreadId,
+    participants: &[Participant],
+    now: Timestamp,
+) -> Result<()> {
+    for p in participants {
+        sqlx::query(
+            "INSERT INTO chat_participants (thread_id, identity_id, display_name, share_history_from, added_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (thread_id, identity_id) DO UPDATE
+             SET display_name = excluded.display_name, share_history_from = excluded.share_history_from",
+        )
+        .bind(thread.as_str())
+        .bind(p.identity.as_str())
+        .bind(p.display_name.as_deref())
+        .bind(p.share_history_from.map(Timestamp::millis))
+        .bind(now.millis())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Applies what a posted message changes in its thread.
+async fn apply_change(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    thread: &ThreadId,
+    change: &ThreadChange,
+    now: Timestamp,
+) -> Result<()> {
+    match change {
+        ThreadChange::None => {}
+        ThreadChange::Topic(topic) => {
+            sqlx::query("UPDATE chat_threads SET topic = $2 WHERE id = $1")
+                .bind(thread.as_str())
+                .bind(topic)
+                .execute(&mut **tx)
+                .await?;
+        }
+        ThreadChange::AddParticipants(participants) => {
+            upsert_participants(tx, thread, participants, now).await?;
+        }
+        ThreadChange::RemoveParticipant(identity) => {
+            let done = sqlx::query("DELETE FROM chat_participants WHERE thread_id = $1 AND identity_id = $2")
+                .bind(thread.as_str())
+                .bind(identity.as_str())
+                .execute(&mut **tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound(format!("participant {}", identity.as_str())));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Stores a posted message and moves its thread's counters to it.
+async fn insert_message(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, m: &Message) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO chat_messages (thread_id, id, sequence_id, version, kind, sender_id, sender_display_name,
+                                    content, metadata, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(m.thread.as_str())
+    .bind(rows::u64_to_db(m.id))
+    .bind(rows::u64_to_db(m.sequence_id))
+    .bind(rows::u64_to_db(m.version))
+    .bind(m.body.kind.as_str())
+    .bind(m.body.sender.as_ref().map(IdentityId::as_str))
+    .bind(m.body.sender_display_name.as_deref())
+    .bind(rows::content_to_db(&m.body.content))
+    .bind(rows::metadata_to_db(&m.body.metadata))
+    .bind(m.created_at.millis())
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE chat_threads SET last_message_id = $2, last_sequence_id = $3, last_message_at = $4 WHERE id = $1",
+    )
+    .bind(m.thread.as_str())
+    .bind(rows::u64_to_db(m.id))
+    .bind(rows::u64_to_db(m.sequence_id))
+    .bind(m.created_at.millis())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Stores an edited message's content, metadata, version and edit time.
+async fn save_edit(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, m: &Message) -> Result<()> {
+    sqlx::query(
+        "UPDATE chat_messages SET content = $3, metadata = $4, version = $5, edited_at = $6
+         WHERE thread_id = $1 AND id = $2",
+    )
+    .bind(m.thread.as_str())
+    .bind(rows::u64_to_db(m.id))
+    .bind(rows::content_to_db(&m.body.content))
+    .bind(rows::metadata_to_db(&m.body.metadata))
+    .bind(rows::u64_to_db(m.version))
+    .bind(m.edited_at.map(Timestamp::millis))
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }

@@ -1,9 +1,12 @@
 //! Decoding rows into domain values, shared by both backends: the column names and stored encodings are the
 //! same in both schemas, only the SQL dialect differs.
 
+use crate::ReadReceipt;
 use crate::{Result, StoreError};
 use sqlx::{ColumnIndex, Decode, Row, Type};
+use std::collections::BTreeMap;
 use tessera_core::audit::{Event, Outcome};
+use tessera_core::chat::{Message, MessageContent, MessageType, NewMessage, Participant, Thread, ThreadId};
 use tessera_core::face::{
     Detection, GroupId, LargeFaceList, LargePersonGroup, ListFace, PersistedFace, Person, Training,
 };
@@ -397,5 +400,118 @@ where
         account: account(row)?,
         slot: slot(row)?,
         sealed: col(row, "sealed_key")?,
+    })
+}
+
+/// A message id, sequence id or version as stored (they fit in an `i64`: millisecond clocks do).
+pub(crate) fn u64_to_db(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn u64_from_db(n: i64) -> Result<u64> {
+    u64::try_from(n).map_err(|_| corrupt("a negative message number"))
+}
+
+fn optional_time<R>(row: &R, name: &'static str) -> Result<Option<Timestamp>>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    Option<i64>: Decodes<R>,
+{
+    Ok(col::<R, Option<i64>>(row, name)?.map(Timestamp::from_millis))
+}
+
+fn identity_id(raw: &str) -> Result<IdentityId> {
+    IdentityId::parse(raw).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn thread<R>(row: &R) -> Result<Thread>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decodes<R>,
+    i64: Decodes<R>,
+    Option<i64>: Decodes<R>,
+{
+    Ok(Thread {
+        id: ThreadId::parse(&col::<R, String>(row, "id")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        account: uuid(&col::<R, String>(row, "account_id")?)?,
+        topic: col(row, "topic")?,
+        created_by: identity_id(&col::<R, String>(row, "created_by")?)?,
+        created_at: Timestamp::from_millis(col(row, "created_at")?),
+        deleted_at: optional_time(row, "deleted_at")?,
+        last_message_at: optional_time(row, "last_message_at")?,
+    })
+}
+
+pub(crate) fn participant<R>(row: &R) -> Result<Participant>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decodes<R>,
+    Option<String>: Decodes<R>,
+    Option<i64>: Decodes<R>,
+{
+    Ok(Participant {
+        identity: identity_id(&col::<R, String>(row, "identity_id")?)?,
+        display_name: col(row, "display_name")?,
+        share_history_from: optional_time(row, "share_history_from")?,
+    })
+}
+
+/// A message's content as stored (JSON).
+pub(crate) fn content_to_db(content: &MessageContent) -> String {
+    serde_json::to_string(content).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// Message metadata as stored (a JSON object).
+pub(crate) fn metadata_to_db(metadata: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(metadata).unwrap_or_else(|_| "{}".to_owned())
+}
+
+pub(crate) fn message<R>(row: &R) -> Result<Message>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decodes<R>,
+    Option<String>: Decodes<R>,
+    i64: Decodes<R>,
+    Option<i64>: Decodes<R>,
+{
+    let json = |name: &'static str| -> Result<String> { col::<R, String>(row, name) };
+    let kind: String = col(row, "kind")?;
+    Ok(Message {
+        thread: ThreadId::parse(&col::<R, String>(row, "thread_id")?)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        id: u64_from_db(col(row, "id")?)?,
+        sequence_id: u64_from_db(col(row, "sequence_id")?)?,
+        version: u64_from_db(col(row, "version")?)?,
+        body: NewMessage {
+            kind: MessageType::parse(&kind).ok_or_else(|| corrupt("an unknown message type"))?,
+            sender: col::<R, Option<String>>(row, "sender_id")?
+                .as_deref()
+                .map(identity_id)
+                .transpose()?,
+            sender_display_name: col(row, "sender_display_name")?,
+            content: serde_json::from_str(&json("content")?).map_err(|_| corrupt("message content"))?,
+            metadata: serde_json::from_str(&json("metadata")?).map_err(|_| corrupt("message metadata"))?,
+        },
+        created_at: Timestamp::from_millis(col(row, "created_at")?),
+        edited_at: optional_time(row, "edited_at")?,
+        deleted_at: optional_time(row, "deleted_at")?,
+    })
+}
+
+pub(crate) fn read_receipt<R>(row: &R) -> Result<ReadReceipt>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decodes<R>,
+    i64: Decodes<R>,
+{
+    Ok(ReadReceipt {
+        identity: identity_id(&col::<R, String>(row, "identity_id")?)?,
+        message: u64_from_db(col(row, "message_id")?)?,
+        read_at: Timestamp::from_millis(col(row, "read_at")?),
     })
 }

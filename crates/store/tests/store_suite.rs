@@ -7,6 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use tessera_core::audit::{ChainVerifier, Event, GENESIS_HASH, NewEvent, Outcome};
+use tessera_core::chat::{MessageContent, MessageType, NewMessage, Participant, Thread, ThreadId};
 use tessera_core::face::{
     Detection, GroupId, LargeFaceList, LargePersonGroup, ListFace, PersistedFace, Person, Training,
 };
@@ -15,7 +16,9 @@ use tessera_core::secret::KeyHash;
 use tessera_core::session::{EndReason, Session};
 use tessera_core::{Account, FeatureFlag, FlagSet, IsvGrant, KeySlot, ResourceId, Timestamp};
 use tessera_store::audit::AuditWriter;
-use tessera_store::{AccountChange, AuditQuery, MAX_AUDIT_PAGE, NewKey, SealedAccessKey, Store, StoreError};
+use tessera_store::{
+    AccountChange, AuditQuery, MAX_AUDIT_PAGE, NewKey, SealedAccessKey, Store, StoreError, ThreadChange,
+};
 use tessera_token::{KeyState, MasterKey, Rotation, StoredKey};
 use uuid::Uuid;
 
@@ -136,6 +139,9 @@ suite!(
     training_freezes_enrolments_and_counts_removals,
     face_lists_belong_to_one_account,
     list_faces_page_and_cascade,
+    chat_threads_create_once_and_list_by_activity,
+    chat_posts_number_messages_and_apply_changes,
+    chat_messages_edit_delete_page_and_receipts,
 );
 
 // ---- fixtures ----
@@ -1888,4 +1894,386 @@ async fn sqlite_is_served_by_one_process_and_read_beside_it() {
         .await
         .expect("the lock is released with the store");
     assert_eq!(reopened.audit_events(&all).await.unwrap(), sealed);
+}
+
+// ---- chat ----
+
+fn member(account: &Account, n: u128) -> IdentityId {
+    IdentityId::new(account.id, Uuid::from_u128(n))
+}
+
+fn new_thread(account: &Account, n: u128, creator: u128, at: Timestamp) -> Thread {
+    Thread {
+        id: ThreadId::new(Uuid::from_u128(n)),
+        account: account.id,
+        topic: format!("topic {n}"),
+        created_by: member(account, creator),
+        created_at: at,
+        deleted_at: None,
+        last_message_at: None,
+    }
+}
+
+fn joining(account: &Account, n: u128, name: &str) -> Participant {
+    Participant {
+        identity: member(account, n),
+        display_name: Some(name.to_owned()),
+        share_history_from: None,
+    }
+}
+
+fn text(account: &Account, sender: u128, words: &str) -> NewMessage {
+    NewMessage {
+        kind: MessageType::Text,
+        sender: Some(member(account, sender)),
+        sender_display_name: Some(format!("user {sender}")),
+        content: MessageContent {
+            message: Some(words.to_owned()),
+            ..MessageContent::default()
+        },
+        metadata: [("k".to_owned(), "v".to_owned())].into(),
+    }
+}
+
+async fn chat_threads_create_once_and_list_by_activity(db: Db) {
+    let store = db.store.as_ref();
+    let a = comm_account(store, "chat-a").await;
+    let bob = || joining(&a, 1, "Bob");
+    let sue = || joining(&a, 2, "Sue");
+    let first = new_thread(&a, 10, 1, T0);
+    assert_eq!(
+        store
+            .create_thread(&first, &[bob(), sue()], Some("req-1"))
+            .await
+            .unwrap(),
+        first
+    );
+    // The same creation again (another random id, the same repeatability id): the first thread, nothing new.
+    let again = new_thread(&a, 11, 1, T0.plus_secs(1));
+    assert_eq!(
+        store
+            .create_thread(&again, &[bob()], Some("req-1"))
+            .await
+            .unwrap(),
+        first
+    );
+    assert_eq!(store.thread(a.id, &again.id).await.unwrap(), None);
+    // Another creator may use the same repeatability id.
+    let sues = new_thread(&a, 12, 2, T0.plus_secs(2));
+    store.create_thread(&sues, &[sue()], Some("req-1")).await.unwrap();
+    let third = new_thread(&a, 13, 1, T0.plus_secs(3));
+    store.create_thread(&third, &[bob()], None).await.unwrap();
+
+    assert_eq!(store.thread(a.id, &first.id).await.unwrap(), Some(first.clone()));
+    let other = comm_account(store, "chat-b").await;
+    assert_eq!(
+        store.thread(other.id, &first.id).await.unwrap(),
+        None,
+        "not another account's"
+    );
+    assert_eq!(
+        store.participant(&first.id, &member(&a, 2)).await.unwrap(),
+        Some(sue())
+    );
+    assert_eq!(store.participant(&third.id, &member(&a, 2)).await.unwrap(), None);
+    assert_eq!(store.participants(&first.id, 0, 10).await.unwrap().len(), 2);
+    assert_eq!(store.participants(&first.id, 1, 10).await.unwrap().len(), 1);
+
+    // Bob's threads, most recent activity first; a message moves the first thread to the top.
+    let ids = |threads: Vec<Thread>| threads.into_iter().map(|t| t.id).collect::<Vec<_>>();
+    let bobs = store.threads_of(&member(&a, 1), None, None, 10).await.unwrap();
+    assert_eq!(ids(bobs), [third.id.clone(), first.id.clone()]);
+    store
+        .post(
+            &first.id,
+            &ThreadChange::None,
+            &text(&a, 2, "hi"),
+            T0.plus_secs(60),
+        )
+        .await
+        .unwrap();
+    let page = store.threads_of(&member(&a, 1), None, None, 1).await.unwrap();
+    assert_eq!(page[0].id, first.id);
+    assert_eq!(page[0].last_message_at, Some(T0.plus_secs(60)));
+    let rest = store
+        .threads_of(&member(&a, 1), Some((T0.plus_secs(60), &first.id)), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(rest), std::slice::from_ref(&third.id));
+    let recent = store
+        .threads_of(&member(&a, 1), None, Some(T0.plus_secs(30)), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(recent), std::slice::from_ref(&first.id));
+
+    // A deleted thread is gone for everyone, once.
+    store
+        .delete_thread(a.id, &first.id, T0.plus_secs(90))
+        .await
+        .unwrap();
+    assert_eq!(store.thread(a.id, &first.id).await.unwrap(), None);
+    assert!(matches!(
+        store.delete_thread(a.id, &first.id, T0.plus_secs(91)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.delete_thread(other.id, &third.id, T0.plus_secs(91)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        ids(store.threads_of(&member(&a, 1), None, None, 10).await.unwrap()),
+        [third.id]
+    );
+}
+
+async fn chat_posts_number_messages_and_apply_changes(db: Db) {
+    let store = db.store.as_ref();
+    let a = comm_account(store, "chat-posts").await;
+    let thread = new_thread(&a, 20, 1, T0);
+    store
+        .create_thread(&thread, &[joining(&a, 1, "Bob")], None)
+        .await
+        .unwrap();
+
+    // Ids follow the clock, strictly increasing even within one millisecond; sequence ids count.
+    let m1 = store
+        .post(&thread.id, &ThreadChange::None, &text(&a, 1, "one"), T0)
+        .await
+        .unwrap();
+    let m2 = store
+        .post(&thread.id, &ThreadChange::None, &text(&a, 1, "two"), T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        (m1.id, m1.sequence_id, m1.version),
+        (1_700_000_000_000, 1, 1_700_000_000_000)
+    );
+    assert_eq!((m2.id, m2.sequence_id), (1_700_000_000_001, 2));
+    assert_eq!(store.message(&thread.id, m1.id).await.unwrap(), Some(m1.clone()));
+
+    // Changes travel with their system message, in one transaction.
+    let system = |kind, content| NewMessage {
+        kind,
+        sender: None,
+        sender_display_name: None,
+        content,
+        metadata: Default::default(),
+    };
+    let topic = system(
+        MessageType::TopicUpdated,
+        MessageContent {
+            topic: Some("Lunch".into()),
+            initiator: Some(member(&a, 1)),
+            ..MessageContent::default()
+        },
+    );
+    store
+        .post(
+            &thread.id,
+            &ThreadChange::Topic("Lunch".into()),
+            &topic,
+            T0.plus_secs(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.thread(a.id, &thread.id).await.unwrap().unwrap().topic,
+        "Lunch"
+    );
+    let sue = joining(&a, 2, "Sue");
+    let added = system(
+        MessageType::ParticipantAdded,
+        MessageContent {
+            participants: vec![sue.clone()],
+            initiator: Some(member(&a, 1)),
+            ..MessageContent::default()
+        },
+    );
+    let m = store
+        .post(
+            &thread.id,
+            &ThreadChange::AddParticipants(vec![sue.clone()]),
+            &added,
+            T0.plus_secs(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.message(&thread.id, m.id).await.unwrap().unwrap().body,
+        added,
+        "content round-trips"
+    );
+    assert_eq!(
+        store.participant(&thread.id, &sue.identity).await.unwrap(),
+        Some(sue.clone())
+    );
+    let removed = system(MessageType::ParticipantRemoved, MessageContent::default());
+    store
+        .post(
+            &thread.id,
+            &ThreadChange::RemoveParticipant(sue.identity.clone()),
+            &removed,
+            T0.plus_secs(3),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.participant(&thread.id, &sue.identity).await.unwrap(), None);
+    // Removing someone who is not there changes nothing, not even the counters.
+    let before = store.messages(&thread.id, None, None, 100).await.unwrap();
+    assert!(matches!(
+        store
+            .post(
+                &thread.id,
+                &ThreadChange::RemoveParticipant(sue.identity.clone()),
+                &removed,
+                T0.plus_secs(4)
+            )
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.messages(&thread.id, None, None, 100).await.unwrap(), before);
+    let next = store
+        .post(
+            &thread.id,
+            &ThreadChange::None,
+            &text(&a, 1, "five"),
+            T0.plus_secs(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(next.sequence_id, 6);
+
+    // Nothing is posted to a deleted thread.
+    store
+        .delete_thread(a.id, &thread.id, T0.plus_secs(6))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .post(
+                &thread.id,
+                &ThreadChange::None,
+                &text(&a, 1, "late"),
+                T0.plus_secs(7)
+            )
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn chat_messages_edit_delete_page_and_receipts(db: Db) {
+    let store = db.store.as_ref();
+    let a = comm_account(store, "chat-edit").await;
+    let thread = new_thread(&a, 30, 1, T0);
+    store
+        .create_thread(&thread, &[joining(&a, 1, "Bob"), joining(&a, 2, "Sue")], None)
+        .await
+        .unwrap();
+    let mut posted = Vec::new();
+    for n in 0..5 {
+        let m = store
+            .post(
+                &thread.id,
+                &ThreadChange::None,
+                &text(&a, 1, &format!("m{n}")),
+                T0.plus_secs(n),
+            )
+            .await
+            .unwrap();
+        posted.push(m);
+    }
+    // Newest first, paged by id, and from a start time.
+    let ids =
+        |ms: Vec<tessera_core::chat::Message>| ms.into_iter().map(|m| m.sequence_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.messages(&thread.id, None, None, 2).await.unwrap()),
+        [5, 4]
+    );
+    assert_eq!(
+        ids(store
+            .messages(&thread.id, Some(posted[3].id), None, 2)
+            .await
+            .unwrap()),
+        [3, 2]
+    );
+    assert_eq!(
+        ids(store
+            .messages(&thread.id, None, Some(T0.plus_secs(3)), 10)
+            .await
+            .unwrap()),
+        [5, 4]
+    );
+
+    // An edit keeps the id and sequence, changes the content and takes a new, later version.
+    let metadata = [("edited".to_owned(), "yes".to_owned())].into();
+    let edited = store
+        .edit_message(
+            &thread.id,
+            posted[0].id,
+            "m0, edited",
+            Some(&metadata),
+            T0.plus_secs(100),
+        )
+        .await
+        .unwrap();
+    assert_eq!((edited.id, edited.sequence_id), (posted[0].id, 1));
+    assert_eq!(edited.version, 1_700_000_100_000);
+    assert_eq!(edited.edited_at, Some(T0.plus_secs(100)));
+    assert_eq!(edited.body.content.message.as_deref(), Some("m0, edited"));
+    assert_eq!(
+        store.message(&thread.id, posted[0].id).await.unwrap(),
+        Some(edited.clone())
+    );
+    let again = store
+        .edit_message(&thread.id, posted[0].id, "m0, again", None, T0.plus_secs(100))
+        .await
+        .unwrap();
+    assert_eq!(again.version, edited.version + 1);
+    assert_eq!(again.body.metadata, metadata, "metadata kept when not given");
+
+    // A deletion drops the content; the message answers as deleted, and cannot be edited or deleted again.
+    store
+        .delete_message(&thread.id, posted[1].id, T0.plus_secs(200))
+        .await
+        .unwrap();
+    let deleted = store.message(&thread.id, posted[1].id).await.unwrap().unwrap();
+    assert_eq!(deleted.deleted_at, Some(T0.plus_secs(200)));
+    assert_eq!(deleted.body.content, MessageContent::default());
+    assert!(matches!(
+        store
+            .delete_message(&thread.id, posted[1].id, T0.plus_secs(201))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store
+            .edit_message(&thread.id, posted[1].id, "x", None, T0.plus_secs(201))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store
+            .edit_message(&thread.id, 42, "x", None, T0.plus_secs(201))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // One receipt per reader, the latest wins.
+    store
+        .save_read_receipt(&thread.id, &member(&a, 2), posted[2].id, T0.plus_secs(300))
+        .await
+        .unwrap();
+    store
+        .save_read_receipt(&thread.id, &member(&a, 2), posted[4].id, T0.plus_secs(301))
+        .await
+        .unwrap();
+    store
+        .save_read_receipt(&thread.id, &member(&a, 1), posted[4].id, T0.plus_secs(302))
+        .await
+        .unwrap();
+    let receipts = store.read_receipts(&thread.id, 0, 10).await.unwrap();
+    assert_eq!(receipts.len(), 2);
+    let sues = receipts.iter().find(|r| r.identity == member(&a, 2)).unwrap();
+    assert_eq!((sues.message, sues.read_at), (posted[4].id, T0.plus_secs(301)));
+    assert_eq!(store.read_receipts(&thread.id, 1, 10).await.unwrap().len(), 1);
 }

@@ -1,0 +1,48 @@
+//! What both backends compute the same way inside their chat transactions: the next message's numbers, and an
+//! edit's new version.
+
+use crate::{Result, StoreError};
+use std::collections::BTreeMap;
+use tessera_core::Timestamp;
+use tessera_core::chat::{Message, NewMessage, ThreadId, next_message_id};
+
+/// The message `message` becomes when posted at `now` in `thread`, whose last message id and sequence id (as
+/// stored, 0 for none) are `last_id` and `last_sequence`.
+pub(crate) fn posting(
+    thread: &ThreadId,
+    last_id: i64,
+    last_sequence: i64,
+    message: &NewMessage,
+    now: Timestamp,
+) -> Result<Message> {
+    let last = u64::try_from(last_id).map_err(|_| StoreError::Corrupt("a negative message id".into()))?;
+    let id = next_message_id((last > 0).then_some(last), now);
+    let sequence_id =
+        u64::try_from(last_sequence).map_err(|_| StoreError::Corrupt("a negative sequence id".into()))? + 1;
+    Ok(Message {
+        thread: thread.clone(),
+        id,
+        sequence_id,
+        version: id,
+        body: message.clone(),
+        created_at: now,
+        edited_at: None,
+        deleted_at: None,
+    })
+}
+
+/// `message` with new content (and metadata, when given) and a new version, edited at `now`.
+pub(crate) fn edited(
+    mut message: Message,
+    content: &str,
+    metadata: Option<&BTreeMap<String, String>>,
+    now: Timestamp,
+) -> Message {
+    message.body.content.message = Some(content.to_owned());
+    if let Some(metadata) = metadata {
+        message.body.metadata = metadata.clone();
+    }
+    message.version = next_message_id(Some(message.version), now);
+    message.edited_at = Some(now);
+    message
+}
