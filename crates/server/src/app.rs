@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 use crate::routes::identities::{self, Dialect};
-use crate::routes::{access, admin, bench, face, face_lists, face_recognition, ops, sts, wellknown};
+use crate::routes::{access, admin, bench, chat, face, face_lists, face_recognition, ops, sts, wellknown};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -31,6 +31,7 @@ pub fn app(state: AppState) -> Router {
         .without_v07_checks()
         .merge(identities::routes(Dialect::Acs))
         .merge(identities::routes(Dialect::Native))
+        .merge(chat::routes())
         .route("/access/me", get(access::me))
         .route("/access/:refreshAccessToken", post(access::refresh))
         .route("/sts/v1.0/issueToken", post(sts::issue_token))

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod admin;
 pub mod bench;
+pub mod chat;
 pub mod face;
 pub mod face_lists;
 pub mod face_recognition;

@@ -1,0 +1,879 @@
+//! The chat service on the ACS Chat wire (WIRE-SPEC §4, api-version 2024-03-07), authorised by user access tokens
+//! alone.
+//!
+//! The caller is the token's identity ([`UserToken`]: a revoked or deleted identity's token is refused at once).
+//! Every handler asks [`tessera_core::chat::authorize`] (the one chat table) with the token's scopes and whether
+//! the caller participates in the thread; a thread of another account, a deleted one or a malformed id are the
+//! same 404. Participants are identities of the token's account that exist; others come back in
+//! `invalidParticipants` (target = their raw id), as ACS answers them.
+//!
+//! Paging follows WIRE-SPEC §4.3: `maxPageSize` on the first request, then a relative `nextLink` carrying
+//! `continuationToken` (digits, dots and hex only, so it survives the SDK's re-quoting) and `maxPageSize`.
+
+use crate::error::{ApiError, ApiJson, ApiQuery};
+use crate::state::AppState;
+use crate::user_token::UserToken;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use tessera_core::Timestamp;
+use tessera_core::chat::{
+    self, ChatAction, MAX_CONTENT_BYTES, MAX_PARTICIPANTS, Message, MessageContent, MessageType, NewMessage,
+    Participant, Thread, ThreadId,
+};
+use tessera_core::identity::IdentityId;
+use tessera_store::{StoreError, ThreadChange};
+use uuid::Uuid;
+
+/// The Chat `api-version`s Tessera answers (the SDK sends the newest).
+pub const CHAT_API_VERSIONS: [&str; 3] = ["2021-09-07", "2023-11-07", "2024-03-07"];
+/// Default and largest page sizes.
+const DEFAULT_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 200;
+/// Largest chat request body: a message at its limit, as JSON-escaped as it may get, and its metadata.
+const MAX_CHAT_BODY_BYTES: usize = 8 * MAX_CONTENT_BYTES;
+
+/// The chat routes.
+pub fn routes() -> Router<AppState> {
+    let t = "/chat/threads/{thread}";
+    // ACS action segments start with `:` (`participants/:add`).
+    Router::new()
+        .without_v07_checks()
+        .route("/chat/threads", post(create_thread).get(list_threads))
+        .route(t, get(get_thread).patch(update_topic).delete(delete_thread))
+        .route(&format!("{t}/messages"), post(send_message).get(list_messages))
+        .route(
+            &format!("{t}/messages/{{message}}"),
+            get(get_message).patch(update_message).delete(delete_message),
+        )
+        .route(&format!("{t}/participants"), get(list_participants))
+        .route(&format!("{t}/participants/:add"), post(add_participants))
+        .route(&format!("{t}/participants/:remove"), post(remove_participant))
+        .route(&format!("{t}/typing"), post(typing))
+        .route(
+            &format!("{t}/readReceipts"),
+            post(send_read_receipt).get(list_read_receipts),
+        )
+        .layer(DefaultBodyLimit::max(MAX_CHAT_BODY_BYTES))
+}
+
+/// A chat request: a live user token, with a supported `api-version`.
+pub struct Chat {
+    token: UserToken,
+    api_version: &'static str,
+}
+
+impl FromRequestParts<AppState> for Chat {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let query = axum::extract::Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
+            .map_err(|e| ApiError::bad_request("InvalidQuery", e.body_text()))?;
+        let api_version = match query.get("api-version") {
+            None => {
+                return Err(ApiError::bad_request(
+                    "MissingApiVersionParameter",
+                    format!(
+                        "the api-version query parameter is required; supported: {}",
+                        CHAT_API_VERSIONS.join(", ")
+                    ),
+                ));
+            }
+            Some(v) => CHAT_API_VERSIONS.into_iter().find(|s| s == v).ok_or_else(|| {
+                ApiError::bad_request(
+                    "UnsupportedApiVersion",
+                    format!("api-version must be one of {}", CHAT_API_VERSIONS.join(", ")),
+                )
+            })?,
+        };
+        let token = UserToken::from_request_parts(parts, state).await?;
+        Ok(Self { token, api_version })
+    }
+}
+
+impl Chat {
+    fn me(&self) -> &IdentityId {
+        &self.token.identity.id
+    }
+
+    /// Whether the token may do `action` outside any thread.
+    fn may(&self, action: ChatAction) -> Result<(), ApiError> {
+        chat::authorize(self.token.claims.scp, action, false).map_err(ApiError::from)
+    }
+
+    /// The caller's account's live thread `raw`, once the token may do `action` in it.
+    async fn thread(&self, state: &AppState, raw: &str, action: ChatAction) -> Result<Thread, ApiError> {
+        let not_found =
+            || ApiError::not_found("ThreadNotFound", format!("Chat thread {raw} does not exist."));
+        let id = ThreadId::parse(raw).map_err(|_| not_found())?;
+        let thread = state
+            .store
+            .thread(self.token.account.id, &id)
+            .await?
+            .ok_or_else(not_found)?;
+        let participant = state.store.participant(&id, self.me()).await?;
+        chat::authorize(self.token.claims.scp, action, participant.is_some())?;
+        Ok(thread)
+    }
+
+    /// A relative `nextLink` for `path` with `continuation`.
+    fn next_link(&self, path: &str, continuation: &str, page: u32) -> String {
+        format!(
+            "{path}?continuationToken={continuation}&maxPageSize={page}&api-version={}",
+            self.api_version
+        )
+    }
+}
+
+/// An identity as ACS answers one: `kind`, `rawId` and `communicationUser.id`, the two ids equal.
+fn identifier(id: &IdentityId) -> Value {
+    json!({"kind": "communicationUser", "rawId": id.as_str(), "communicationUser": {"id": id.as_str()}})
+}
+
+/// The raw id an identifier model names (`rawId`, else `communicationUser.id`; both must agree).
+fn raw_id_of(model: &Value) -> Result<String, ApiError> {
+    let raw = model["rawId"].as_str();
+    let user = model["communicationUser"]["id"].as_str();
+    match (raw, user) {
+        (Some(r), Some(u)) if r != u => Err(ApiError::bad_request(
+            "InvalidIdentifier",
+            "rawId and communicationUser.id name different identities",
+        )),
+        (Some(id), _) | (None, Some(id)) => Ok(id.to_owned()),
+        (None, None) => Err(ApiError::bad_request(
+            "InvalidIdentifier",
+            "an identifier needs rawId or communicationUser.id",
+        )),
+    }
+}
+
+fn time(t: Timestamp) -> Value {
+    t.to_rfc3339().into()
+}
+
+fn participant_view(p: &Participant) -> Value {
+    let mut v = json!({"communicationIdentifier": identifier(&p.identity)});
+    if let Some(name) = &p.display_name {
+        v["displayName"] = name.clone().into();
+    }
+    if let Some(from) = p.share_history_from {
+        v["shareHistoryTime"] = time(from);
+    }
+    v
+}
+
+fn thread_properties(t: &Thread) -> Value {
+    json!({
+        "id": t.id.as_str(),
+        "topic": t.topic,
+        "createdOn": time(t.created_at),
+        "createdByCommunicationIdentifier": identifier(&t.created_by),
+    })
+}
+
+fn message_view(m: &Message) -> Value {
+    let body = &m.body;
+    let mut content = json!({});
+    if let Some(text) = &body.content.message {
+        content["message"] = text.clone().into();
+    }
+    if let Some(topic) = &body.content.topic {
+        content["topic"] = topic.clone().into();
+    }
+    if !body.content.participants.is_empty() {
+        content["participants"] = body.content.participants.iter().map(participant_view).collect();
+    }
+    if let Some(initiator) = &body.content.initiator {
+        content["initiatorCommunicationIdentifier"] = identifier(initiator);
+    }
+    let mut v = json!({
+        "id": m.id.to_string(),
+        "type": body.kind.as_str(),
+        "sequenceId": m.sequence_id.to_string(),
+        "version": m.version.to_string(),
+        "content": content,
+        "createdOn": time(m.created_at),
+    });
+    if let Some(sender) = &body.sender {
+        v["senderCommunicationIdentifier"] = identifier(sender);
+    }
+    if let Some(name) = &body.sender_display_name {
+        v["senderDisplayName"] = name.clone().into();
+    }
+    if !body.metadata.is_empty() {
+        v["metadata"] = json!(body.metadata);
+    }
+    if let Some(at) = m.edited_at {
+        v["editedOn"] = time(at);
+    }
+    if let Some(at) = m.deleted_at {
+        v["deletedOn"] = time(at);
+    }
+    v
+}
+
+/// A participant as sent (`{"communicationIdentifier", "displayName"?, "shareHistoryTime"?}`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParticipantBody {
+    communication_identifier: Value,
+    display_name: Option<String>,
+    share_history_time: Option<String>,
+}
+
+/// The participants of `bodies` that are live identities of the caller's account, and a `ChatError` for each
+/// of the others.
+async fn admit(
+    state: &AppState,
+    caller: &Chat,
+    bodies: &[ParticipantBody],
+) -> Result<(Vec<Participant>, Vec<Value>), ApiError> {
+    let (mut admitted, mut refused) = (Vec::new(), Vec::new());
+    for body in bodies {
+        let raw = raw_id_of(&body.communication_identifier)?;
+        if let Some(name) = &body.display_name {
+            chat::check_display_name(name)?;
+        }
+        let share_history_from = match &body.share_history_time {
+            None => None,
+            Some(t) => Some(Timestamp::parse_rfc3339(t).ok_or_else(|| {
+                ApiError::bad_request(
+                    "InvalidShareHistoryTime",
+                    "shareHistoryTime must be an RFC 3339 time",
+                )
+            })?),
+        };
+        let live = match IdentityId::parse(&raw) {
+            Ok(id) if id.account() == caller.token.account.id => state
+                .store
+                .identity(&id)
+                .await?
+                .filter(|i| i.deleted_at.is_none())
+                .map(|i| i.id),
+            _ => None,
+        };
+        match live {
+            Some(identity) => admitted.push(Participant {
+                identity,
+                display_name: body.display_name.clone(),
+                share_history_from,
+            }),
+            None => refused.push(json!({
+                "code": "404",
+                "message": "The identity does not exist in this account.",
+                "target": raw,
+            })),
+        }
+    }
+    Ok((admitted, refused))
+}
+
+/// Body of a thread creation.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateThreadBody {
+    topic: String,
+    #[serde(default)]
+    participants: Vec<ParticipantBody>,
+}
+
+/// `POST /chat/threads` (`repeatability-request-id` makes it idempotent): 201
+/// `{"chatThread", "invalidParticipants"?}`. The creator is a participant.
+pub async fn create_thread(
+    State(state): State<AppState>,
+    caller: Chat,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<CreateThreadBody>,
+) -> Result<Response, ApiError> {
+    caller.may(ChatAction::CreateThread)?;
+    chat::check_topic(&body.topic)?;
+    if body.participants.len() >= MAX_PARTICIPANTS {
+        return Err(too_many_participants());
+    }
+    let repeatability = headers
+        .get("repeatability-request-id")
+        .map(|v| v.to_str().map(str::to_owned))
+        .transpose()
+        .map_err(|_| ApiError::bad_request("InvalidHeader", "repeatability-request-id must be text"))?;
+    let (mut admitted, refused) = admit(&state, &caller, &body.participants).await?;
+    if !admitted.iter().any(|p| p.identity == *caller.me()) {
+        admitted.push(Participant {
+            identity: caller.me().clone(),
+            display_name: None,
+            share_history_from: None,
+        });
+    }
+    let thread = Thread {
+        id: ThreadId::new(Uuid::new_v4()),
+        account: caller.token.account.id,
+        topic: body.topic,
+        created_by: caller.me().clone(),
+        created_at: state.clock.now(),
+        deleted_at: None,
+        last_message_at: None,
+    };
+    let thread = state
+        .store
+        .create_thread(&thread, &admitted, repeatability.as_deref())
+        .await?;
+    let mut answer = json!({"chatThread": thread_properties(&thread)});
+    if !refused.is_empty() {
+        answer["invalidParticipants"] = refused.into();
+    }
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+/// Paging of a list.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PageQuery {
+    max_page_size: Option<u32>,
+    start_time: Option<String>,
+    skip: Option<u32>,
+    continuation_token: Option<String>,
+}
+
+impl PageQuery {
+    fn size(&self) -> Result<u32, ApiError> {
+        match self.max_page_size {
+            None => Ok(DEFAULT_PAGE),
+            Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+            Some(_) => Err(ApiError::bad_request(
+                "InvalidPageSize",
+                format!("maxPageSize must be from 1 to {MAX_PAGE}"),
+            )),
+        }
+    }
+
+    fn since(&self) -> Result<Option<Timestamp>, ApiError> {
+        self.start_time
+            .as_deref()
+            .map(|t| {
+                Timestamp::parse_rfc3339(t).ok_or_else(|| {
+                    ApiError::bad_request("InvalidStartTime", "startTime must be an RFC 3339 time")
+                })
+            })
+            .transpose()
+    }
+
+    fn bad_continuation() -> ApiError {
+        ApiError::bad_request(
+            "InvalidContinuationToken",
+            "the continuationToken is not one this service gave",
+        )
+    }
+}
+
+/// `GET /chat/threads`: the caller's threads, most recent activity first.
+pub async fn list_threads(
+    State(state): State<AppState>,
+    caller: Chat,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Response, ApiError> {
+    caller.may(ChatAction::ListThreads)?;
+    let size = query.size()?;
+    // The continuation is `<activity ms>.<thread hex>`, with the start time carried as a third part.
+    let (after, since) = match &query.continuation_token {
+        None => (None, query.since()?),
+        Some(token) => {
+            let mut parts = token.split('.');
+            let (Some(at), Some(hex), since) = (parts.next(), parts.next(), parts.next()) else {
+                return Err(PageQuery::bad_continuation());
+            };
+            let at = at.parse().map_err(|_| PageQuery::bad_continuation())?;
+            let id =
+                ThreadId::parse(&format!("19:{hex}@thread.v2")).map_err(|_| PageQuery::bad_continuation())?;
+            let since = since
+                .map(|s| {
+                    s.parse()
+                        .map(Timestamp::from_millis)
+                        .map_err(|_| PageQuery::bad_continuation())
+                })
+                .transpose()?;
+            (Some((Timestamp::from_millis(at), id)), since)
+        }
+    };
+    let threads = state
+        .store
+        .threads_of(caller.me(), after.as_ref().map(|(at, id)| (*at, id)), since, size)
+        .await?;
+    let value: Vec<Value> = threads
+        .iter()
+        .map(|t| {
+            let mut v = json!({"id": t.id.as_str(), "topic": t.topic});
+            if let Some(at) = t.last_message_at {
+                v["lastMessageReceivedOn"] = time(at);
+            }
+            v
+        })
+        .collect();
+    let mut answer = json!({"value": value});
+    if let Some(last) = threads.last().filter(|_| threads.len() == size as usize) {
+        let activity = last.last_message_at.unwrap_or(last.created_at).millis();
+        let hex = &last.id.as_str()[3..35];
+        let mut token = format!("{activity}.{hex}");
+        if let Some(since) = since {
+            token.push_str(&format!(".{}", since.millis()));
+        }
+        answer["nextLink"] = caller.next_link("/chat/threads", &token, size).into();
+    }
+    Ok(Json(answer).into_response())
+}
+
+/// `GET /chat/threads/{id}`.
+pub async fn get_thread(
+    State(state): State<AppState>,
+    caller: Chat,
+    Path(raw): Path<String>,
+) -> Result<Response, ApiError> {
+    let thread = caller.thread(&state, &raw, ChatAction::ReadThread).await?;
+    Ok(Json(thread_properties(&thread)).into_response())
+}
+
+/// Body of a topic change.
+#[derive(Debug, Deserialize)]
+pub struct TopicBody {
+    topic: String,
+}
+
+/// `PATCH /chat/threads/{id}` `{"topic"}`: 204, with a `topicUpdated` message.
+pub async fn update_topic(
+    State(state): State<AppState>,
+    caller: Chat,
+    Path(raw): Path<String>,
+    ApiJson(body): ApiJson<TopicBody>,
+) -> Result<Response, ApiError> {
+    let thread = caller.thread(&state, &raw, ChatAction::UpdateTopic).await?;
+    chat::check_topic(&body.topic)?;
+    let content = MessageContent {
+        topic: Some(body.topic.clone()),
+        initiator: Some(caller.me().clone()),
+        ..MessageContent::default()
+    };
+    post_system(
+        &state,
+        &thread,
+        ThreadChange::Topic(body.topic),
+        MessageType::TopicUpdated,
+        content,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `DELETE /chat/threads/{id}`: 204.
+pub async fn delete_thread(
+    State(state): State<AppState>,
+    caller: Chat,
+    Path(raw): Path<String>,
+) -> Result<Response, ApiError> {
+    let thread = caller.thread(&state, &raw, ChatAction::DeleteThread).await?;
+    state
+        .store
+        .delete_thread(thread.account, &thread.id, state.clock.now())
+        .await
+        .map_err(gone_as_not_found)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Posts a system message (no sender) with its change.
+async fn post_system(
+    state: &AppState,
+    thread: &Thread,
+    change: ThreadChange,
+    kind: MessageType,
+    content: MessageContent,
+) -> Result<Message, ApiError> {
+    let message = NewMessage {
+        kind,
+        sender: None,
+        sender_display_name: None,
+        content,
+        metadata: BTreeMap::new(),
+    };
+    state
+        .store
+        .post(&thread.id, &change, &message, state.clock.now())
+        .await
+        .map_err(gone_as_not_found)
+}
+
+/// A thread or message deleted meanwhile is a 404 like any missing one.
+fn gone_as_not_found(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound(what) => ApiError::not_found("NotFound", format!("{what} does not exist")),
+        other => other.into(),
+    }
+}
+
+fn too_many_participants() -> ApiError {
+    ApiError::bad_request(
+        "TooManyParticipants",
+        format!("a thread has at most {MAX_PARTICIPANTS} participants"),
+    )
+}
+
+/// Body of a message.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendBody {
+    content: String,
+    sender_display_name: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+}
+
+/// `POST /chat/threads/{id}/messages`: 201 `{"id"}`.
+pub async fn send_message(
+    State(state): State<AppState>,
+    caller: Chat,
+    Path(raw): Path<String>,
+    ApiJson(body): ApiJson<SendBody>,
+) -> Result<Response, ApiError> {
+    let thread = caller.thread(&state, &raw, ChatAction::WriteMessage).await?;
+    let kind = MessageType::sendable(body.kind.as_deref())?;
+    chat::check_message(&body.content, &body.metadata)?;
+    if let Some(name) = &body.sender_display_name {
+        chat::check_display_name(name)?;
+    }
+    let message = NewMessage {
+        kind,
+        sender: Some(caller.me().clone()),
+        sender_display_name: body.sender_display_name,
+        content: MessageContent {
+            message: Some(body.content),
+            ..MessageContent::default()
+        },
+        metadata: body.metadata,
+    };
+    let posted = state
+        .store
+        .post(&thread.id, &ThreadChange::None, &message, state.clock.now())
+        .await
+        .map_err(gone_as_not_found)?;
+    Ok((StatusCode::CREATED, Json(json!({"id": posted.id.to_string()}))).into_response())
+}
+
+/// `GET /chat/threads/{id}/messages`: newest first; the continuation is the last id given (and the start time).
+pub async fn list_messages(
+    State(state): State<AppState>,
+    caller: Chat,
+    Path(raw): Path<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Response, ApiError> {
+    let thread = caller.thread(&state, &raw, ChatAction::ReadThread).await?;
+    let size = query.size()?;
+    let (before, since) = match &query.continuation_token {
+        None => (None, query.since()?),
+        Some(token) => {
+            let mut parts = token.split('.');
+            let before = parts
+                .next()
+                .and_then(|b| b.parse().ok())
+                .ok_or_else(PageQuery::bad_continuation)?;
+            let since = parts
+                .next()
+                .map(|s| {
+                    s.parse()
+                        .map(Timestamp::from_millis)
+                        .map_err(|_| PageQuery::bad_continuation())
+                })
+                .transpose()?;
+            (Some(before), since)
+        }
+    };
+    let me = state.store.participant(&thread.id, caller.me()).await?;
+    // A participant added with a history start reads nothing older.
+    let since = match (since, me.and_then(|p| p.share_history_from)) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    let messages = state.store.messages(&thread.id, before, since, size).await?;
+    let mut answer = json!({"value": messages.iter().map(message_view).collect::<Vec<_>>()});
+    if let Some(last) = messages.last().filter(|_| messages.len() == size as usize) {
+        let mut token = last.id.to_string();
+        if let Some(since) = since {
+            token.push_str(&format!(".{}", since.millis()));
+        }
+        answer["nextLink"] = caller
+            .next_link(
+                &format!("/chat/threads/{}/messages", encode(thread.id.as_str())),
+                &token,
+                size,
+            )
+            .into();
+    }
+    Ok(Json(answer).into_response())
+}
+
+/// A path segment, percent-encoded (thread ids hold `:` and `@`).
+fn encode(raw: &str) -> String {
+    raw.replace(':', "%3A").replace('@', "%40")
+}
+
+/// The message `raw` of `thread`: 404 `MessageNotFound` otherwise.
+async fn existing_message(state: &AppState, thread: &Thread, raw: &str) -> Result<Message, ApiError> {
+    let not_found = || ApiError::not_found("MessageNotFound", format!("Message {raw} does not exist."));
+    let id: u64 = raw.parse().map_err(|_| not_found())?;
+    state.store.message(&thread.id, id).await?.ok_or_else(not_found)
+}
+
+/// `GET /chat/threads/{id}/messages/{mid}`.
+pub async fn get_message(
+    State(state): State<AppState>,
+    caller: Chat,
+    Path((raw, mid)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let thread = caller.thread(&state, &raw, ChatAction::ReadThread).await?;
+    let message = existing_message(&state, &thread, &mid).await?;
+    Ok(Json(message_view(&message)).into_response())
+}
+
+/// Body of a message edit.
+#[derive(Debug, Deserialize)]
+pub struct EditBody {
+    content: Option<String>,
+    metadata: Option<BTreeMap<String, String>>,
+}
+
+/// `PATCH /chat/threads/{id}/messages/{mid}`: 204; the sender's own messages only.
+pub async fn update_message(
+    State(state): State<AppState>,
+    caller: Chat,
+    Path((raw, mid)): Path<(String, String)>,
+    ApiJson(body): ApiJson<EditBody>,
+) -> Result<Response, ApiError> {
+    let thread = caller.thread(&state, &raw, ChatAction::WriteMessage).await?;
+    let message = existing_message(&state, &thread, &mid).await?;
+    chat::check_own_message(
+        message.body.sender.as_ref().map(IdentityId::as_str),
+        caller.me().as_str(),
+    )?;
+    let content = body
+        .content
+        .or(message.body.content.message.clone())
+        .unwrap_or_default();
+    chat::check_message(&content, body.metadata.as_ref().unwrap_or(&message.body.metadata))?;
+    state
+        .store
+        .edit_message(
+            &thread.id,
+            message.id,
+            &content,
+            body.metadata.as_ref(),
+            state.clock.now(),
+        )
+        .await
+        .map_err(gone_as_not_found)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `DELETE /chat/threads/{id}/messages/{mid}`: 204; the sender's own messages only.
+pub async fn delete_message(
+    State(state): State<AppState>,
+    caller: Chat,
+    Path((raw, mid)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let thread = caller.thread(&state, &raw, ChatAction::WriteMessage).await?;
+    let message = existing_message(&state, &thread, &mid).await?;
+    chat::check_own_message(
+        message.body.sender.as_ref().map(IdentityId::as_str),
+        caller.me().as_str(),
+    )?;
+    state
+        .store
+        .delete_message(&thread.id, message.id, state.clock.now())
+        .await
+        .map_err(gone_as_not_found)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A `skip`-paged answer of `value`, with a `nextLink` when the page is full.
+fn skip_page(caller: &Chat, path: &str, skip: u32, size: u32, value: Vec<Value>) -> Response {
+    let full = value.len() == size as usize;
+    let mut answer = json!({"value": value});
+    if full {
+        answer["nextLink"] = caller.next_link(path, &(skip + size).to_string(), size).into();
+    }
+    Json(answer).into_response()
+}
+
+/// The `skip` of a skip-paged list: the query's, or the continuation's.
+fn skip_of(query: &PageQuery) -> Result<u32, ApiError> {
+    match &query.continuation_token {
+        Some(token) => token.parse().map_err(|_| PageQuery::bad_continuation()),
+        None => Ok(query.skip.unwrap_or(0)),
+    }
+}
+
+/// `GET /chat/threads/{id}/participants`.
+pub async fn list_participants(
+    State(state): State<AppState>,
+    caller: Chat,
+    Path(raw): Path<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Response, ApiError> {
+    let thread = caller.thread(&state, &raw, ChatAction::ReadThread).await?;
+    let (size, skip) = (query.size()?, skip_of(&query)?);
+    let participants = state.store.participants(&thread.id, skip, size).await?;
+    let path = format!("/chat/threads/{}/participants", encode(thread.id.as_str()));
+    Ok(skip_page(
+        &caller,
+        &path,
+        skip,
+        size,
+        participants.iter().map(participant_view).collect(),
+    ))
+}
+
+/// Body of `participants/:add`.
+#[derive(Debug, Deserialize)]
+pub struct AddBody {
+    participants: Vec<ParticipantBody>,
+}
+
+/// `POST /chat/threads/{id}/participants/:add`: 201 `{}` or `{"invalidParticipants"}`, with a
+/// `participantAdded` message.
+pub async fn add_participants(
+    State(state): State<AppState>,
+    caller: Chat,
+    Path(raw): Path<String>,
+    ApiJson(body): ApiJson<AddBody>,
+) -> Result<Response, ApiError> {
+    let thread = caller.thread(&state, &raw, ChatAction::AddParticipants).await?;
+    if body.participants.is_empty() || body.participants.len() >= MAX_PARTICIPANTS {
+        return Err(too_many_participants());
+    }
+    let (admitted, refused) = admit(&state, &caller, &body.participants).await?;
+    if !admitted.is_empty() {
+        let content = MessageContent {
+            participants: admitted.clone(),
+            initiator: Some(caller.me().clone()),
+            ..MessageContent::default()
+        };
+        post_system(
+            &state,
+            &thread,
+            ThreadChange::AddParticipants(admitted),
+            MessageType::ParticipantAdded,
+            content,
+        )
+        .await?;
+    }
+    let answer = if refused.is_empty() {
+        json!({})
+    } else {
+        json!({"invalidParticipants": refused})
+    };
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+/// `POST /chat/threads/{id}/participants/:remove` with the bare identifier: 204, with a `participantRemoved`
+/// message.
+pub async fn remove_participant(
+    State(state): State<AppState>,
+    caller: Chat,
+    Path(raw): Path<String>,
+    ApiJson(model): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    let thread = caller.thread(&state, &raw, ChatAction::RemoveParticipant).await?;
+    let raw_id = raw_id_of(&model)?;
+    let not_in = || ApiError::not_found("ParticipantNotFound", format!("{raw_id} is not a participant."));
+    let identity = IdentityId::parse(&raw_id).map_err(|_| not_in())?;
+    let removed = state
+        .store
+        .participant(&thread.id, &identity)
+        .await?
+        .ok_or_else(not_in)?;
+    let content = MessageContent {
+        participants: vec![removed],
+        initiator: Some(caller.me().clone()),
+        ..MessageContent::default()
+    };
+    post_system(
+        &state,
+        &thread,
+        ThreadChange::RemoveParticipant(identity),
+        MessageType::ParticipantRemoved,
+        content,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Body of a typing notification.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TypingBody {
+    sender_display_name: Option<String>,
+}
+
+/// `POST /chat/threads/{id}/typing`: 200. Delivered to subscribers once the event stream exists; nothing is
+/// stored.
+pub async fn typing(
+    State(state): State<AppState>,
+    caller: Chat,
+    Path(raw): Path<String>,
+    ApiJson(body): ApiJson<TypingBody>,
+) -> Result<Response, ApiError> {
+    caller.thread(&state, &raw, ChatAction::SignalActivity).await?;
+    if let Some(name) = &body.sender_display_name {
+        chat::check_display_name(name)?;
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+/// Body of a read receipt.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptBody {
+    chat_message_id: String,
+}
+
+/// `POST /chat/threads/{id}/readReceipts` `{"chatMessageId"}`: 200.
+pub async fn send_read_receipt(
+    State(state): State<AppState>,
+    caller: Chat,
+    Path(raw): Path<String>,
+    ApiJson(body): ApiJson<ReceiptBody>,
+) -> Result<Response, ApiError> {
+    let thread = caller.thread(&state, &raw, ChatAction::SignalActivity).await?;
+    let message = existing_message(&state, &thread, &body.chat_message_id).await?;
+    state
+        .store
+        .save_read_receipt(&thread.id, caller.me(), message.id, state.clock.now())
+        .await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `GET /chat/threads/{id}/readReceipts`.
+pub async fn list_read_receipts(
+    State(state): State<AppState>,
+    caller: Chat,
+    Path(raw): Path<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Response, ApiError> {
+    let thread = caller.thread(&state, &raw, ChatAction::ReadThread).await?;
+    let (size, skip) = (query.size()?, skip_of(&query)?);
+    let receipts = state.store.read_receipts(&thread.id, skip, size).await?;
+    let value = receipts
+        .iter()
+        .map(|r| {
+            json!({
+                "senderCommunicationIdentifier": identifier(&r.identity),
+                "chatMessageId": r.message.to_string(),
+                "readOn": time(r.read_at),
+            })
+        })
+        .collect();
+    let path = format!("/chat/threads/{}/readReceipts", encode(thread.id.as_str()));
+    Ok(skip_page(&caller, &path, skip, size, value))
+}

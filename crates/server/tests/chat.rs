@@ -1,0 +1,428 @@
+//! The chat service over HTTPS on the ACS Chat wire, on SQLite and PostgreSQL: threads, participants, messages,
+//! paging by `nextLink`, read receipts and typing, and every refusal the token's scopes and participation call
+//! for. Tokens come from the trusted service through the Rust SDK.
+
+mod common;
+
+use common::{Backend, Resp, Server};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tessera_client::{Endpoint, IdentityClient, IdentityKind, TokenRequest};
+
+const V: &str = "api-version=2024-03-07";
+
+struct Chat {
+    s: Server,
+    trusted: IdentityClient,
+}
+
+/// A user: id and token.
+struct User {
+    id: String,
+    token: String,
+}
+
+impl Chat {
+    async fn start(backend: Backend) -> Self {
+        let s = Server::start(backend).await;
+        let account = s.create_account(&common::communication_id("chat")).await;
+        let trusted = IdentityClient::new(
+            Endpoint::with_client(s.base.clone(), s.client.clone()),
+            account.key(),
+        );
+        Self { s, trusted }
+    }
+
+    async fn user(&self, name: &str, scopes: &[&str]) -> User {
+        let (identity, issued) = self
+            .trusted
+            .issue_token_by_name(name, IdentityKind::Human, &TokenRequest::scopes(scopes))
+            .await
+            .expect("a token");
+        User {
+            id: identity.id,
+            token: issued.token.token,
+        }
+    }
+
+    /// A chat call as `who`; `path` gets the api-version.
+    async fn call(&self, who: &User, method: Method, path: &str, body: Option<Value>) -> Resp {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut request = self
+            .s
+            .request(method, &format!("{path}{sep}{V}"))
+            .bearer_auth(&who.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        self.s.send(request).await
+    }
+
+    /// Follows `nextLink`s from the first page of `path` as the SDK does; returns every item.
+    async fn all_pages(&self, who: &User, path: &str) -> (Vec<Value>, usize) {
+        let mut items = Vec::new();
+        let mut pages = 1;
+        let mut page = self
+            .call(who, Method::GET, path, None)
+            .await
+            .ok(StatusCode::OK)
+            .json();
+        loop {
+            items.extend(page["value"].as_array().expect("value").iter().cloned());
+            let Some(next) = page["nextLink"].as_str() else {
+                break;
+            };
+            assert!(next.starts_with("/chat/threads") && !next.contains('+'), "{next}");
+            page = self
+                .s
+                .send(self.s.request(Method::GET, next).bearer_auth(&who.token))
+                .await
+                .ok(StatusCode::OK)
+                .json();
+            pages += 1;
+        }
+        (items, pages)
+    }
+}
+
+fn ident(id: &str) -> Value {
+    json!({"rawId": id, "communicationUser": {"id": id}})
+}
+
+fn participant(u: &User, name: &str) -> Value {
+    json!({"communicationIdentifier": ident(&u.id), "displayName": name})
+}
+
+fn thread_path(id: &str) -> String {
+    format!("/chat/threads/{}", common::segment(id).replace('@', "%40"))
+}
+
+async fn the_seed_conversation(backend: Backend) {
+    let c = Chat::start(backend).await;
+    let bob = c.user("bob@contoso.com", &["chat"]).await;
+    let sue = c.user("sue@contoso.com", &["chat"]).await;
+    let eve = c.user("eve@contoso.com", &["chat"]).await;
+    let kid = c.user("kid@contoso.com", &["chat.join.limited"]).await;
+    let joiner = c.user("joiner@contoso.com", &["chat.join"]).await;
+    let stranger = "8:acs:00000000-0000-4000-8000-000000000000_00000000-0000-4000-8000-000000000001";
+
+    // Bob creates the thread with Sue; an identity of no account of Bob's is refused by name.
+    let create = json!({"topic": "Lunch", "participants": [
+        participant(&sue, "Sue"),
+        {"communicationIdentifier": ident(stranger)},
+    ]});
+    let created =
+        c.s.send(
+            c.s.request(Method::POST, &format!("/chat/threads?{V}"))
+                .bearer_auth(&bob.token)
+                .header("repeatability-request-id", "b5b0c3f6-0000-4000-8000-000000000001")
+                .json(&create),
+        )
+        .await
+        .ok(StatusCode::CREATED)
+        .json();
+    let thread = created["chatThread"].clone();
+    let id = thread["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("19:") && id.ends_with("@thread.v2"), "{id}");
+    assert_eq!(thread["topic"], "Lunch");
+    assert_eq!(
+        thread["createdByCommunicationIdentifier"],
+        json!({"kind": "communicationUser", "rawId": bob.id, "communicationUser": {"id": bob.id}})
+    );
+    assert_eq!(created["invalidParticipants"][0]["target"], stranger);
+    // The same request again is the same thread.
+    let again =
+        c.s.send(
+            c.s.request(Method::POST, &format!("/chat/threads?{V}"))
+                .bearer_auth(&bob.token)
+                .header("repeatability-request-id", "b5b0c3f6-0000-4000-8000-000000000001")
+                .json(&create),
+        )
+        .await
+        .ok(StatusCode::CREATED)
+        .json();
+    assert_eq!(again["chatThread"]["id"], id.as_str());
+    let path = thread_path(&id);
+
+    // Sue writes; Bob reads it, sender derived from Sue's token.
+    let sent = c
+        .call(
+            &sue,
+            Method::POST,
+            &format!("{path}/messages"),
+            Some(json!({
+                "content": "hello", "senderDisplayName": "Sue", "type": "text", "metadata": {"k": "v"}
+            })),
+        )
+        .await
+        .ok(StatusCode::CREATED)
+        .json();
+    let mid = sent["id"].as_str().unwrap().to_owned();
+    let got = c
+        .call(&bob, Method::GET, &format!("{path}/messages/{mid}"), None)
+        .await
+        .ok(StatusCode::OK)
+        .json();
+    assert_eq!(got["content"]["message"], "hello");
+    assert_eq!(got["type"], "text");
+    assert_eq!(got["sequenceId"], "1");
+    assert_eq!(got["version"], mid.as_str());
+    assert_eq!(got["senderDisplayName"], "Sue");
+    assert_eq!(got["senderCommunicationIdentifier"]["rawId"], sue.id.as_str());
+    assert_eq!(got["metadata"], json!({"k": "v"}));
+
+    // Paging past one page: six more messages, two per page, newest first, each once.
+    for n in 0..6 {
+        c.call(
+            &bob,
+            Method::POST,
+            &format!("{path}/messages"),
+            Some(json!({"content": format!("m{n}")})),
+        )
+        .await
+        .ok(StatusCode::CREATED);
+    }
+    let (messages, pages) = c.all_pages(&bob, &format!("{path}/messages?maxPageSize=2")).await;
+    let sequence: Vec<&str> = messages
+        .iter()
+        .map(|m| m["sequenceId"].as_str().unwrap())
+        .collect();
+    assert_eq!(sequence, ["7", "6", "5", "4", "3", "2", "1"]);
+    assert_eq!(pages, 4);
+
+    // Only participants read or write; another account's identity does not even see the thread.
+    c.call(&eve, Method::GET, &path, None)
+        .await
+        .error(StatusCode::FORBIDDEN, "NotAParticipant");
+    c.call(
+        &eve,
+        Method::POST,
+        &format!("{path}/messages"),
+        Some(json!({"content": "hi"})),
+    )
+    .await
+    .error(StatusCode::FORBIDDEN, "NotAParticipant");
+    let other = c.s.create_account(&common::communication_id("chat-other")).await;
+    let outsider_client = IdentityClient::new(
+        Endpoint::with_client(c.s.base.clone(), c.s.client.clone()),
+        other.key(),
+    );
+    let (_, outsider) = outsider_client
+        .issue_token_by_name("mallory", IdentityKind::Human, &TokenRequest::scopes(&["chat"]))
+        .await
+        .unwrap();
+    let mallory = User {
+        id: String::new(),
+        token: outsider.token.token,
+    };
+    c.call(&mallory, Method::GET, &path, None)
+        .await
+        .error(StatusCode::NOT_FOUND, "ThreadNotFound");
+    c.call(&bob, Method::GET, "/chat/threads/19%3Anope%40thread.v2", None)
+        .await
+        .error(StatusCode::NOT_FOUND, "ThreadNotFound");
+
+    // Only the sender edits or deletes a message.
+    c.call(
+        &bob,
+        Method::PATCH,
+        &format!("{path}/messages/{mid}"),
+        Some(json!({"content": "hijacked"})),
+    )
+    .await
+    .error(StatusCode::FORBIDDEN, "NotTheSender");
+    c.call(
+        &sue,
+        Method::PATCH,
+        &format!("{path}/messages/{mid}"),
+        Some(json!({"content": "hello!"})),
+    )
+    .await
+    .ok(StatusCode::NO_CONTENT);
+    let edited = c
+        .call(&bob, Method::GET, &format!("{path}/messages/{mid}"), None)
+        .await
+        .ok(StatusCode::OK)
+        .json();
+    assert_eq!(edited["content"]["message"], "hello!");
+    assert!(edited["editedOn"].is_string());
+    assert_ne!(edited["version"], mid.as_str());
+    c.call(&sue, Method::DELETE, &format!("{path}/messages/{mid}"), None)
+        .await
+        .ok(StatusCode::NO_CONTENT);
+    let deleted = c
+        .call(&bob, Method::GET, &format!("{path}/messages/{mid}"), None)
+        .await
+        .ok(StatusCode::OK)
+        .json();
+    assert!(deleted["deletedOn"].is_string());
+    assert_eq!(deleted["content"], json!({}));
+
+    // Message limits.
+    let too_long = "x".repeat(28 * 1024 + 1);
+    c.call(
+        &bob,
+        Method::POST,
+        &format!("{path}/messages"),
+        Some(json!({"content": too_long})),
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "InvalidMessage");
+    c.call(
+        &bob,
+        Method::POST,
+        &format!("{path}/messages"),
+        Some(json!({"content": "x", "type": "topicUpdated"})),
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "InvalidMessage");
+
+    // Participants: chat.join.limited joins and sends, but adds or removes nobody; chat.join creates nothing.
+    c.call(
+        &bob,
+        Method::POST,
+        &format!("{path}/participants/:add"),
+        Some(json!({"participants": [
+            participant(&kid, "Kid"), participant(&joiner, "Joiner")
+        ]})),
+    )
+    .await
+    .ok(StatusCode::CREATED);
+    c.call(
+        &kid,
+        Method::POST,
+        &format!("{path}/messages"),
+        Some(json!({"content": "hi all"})),
+    )
+    .await
+    .ok(StatusCode::CREATED);
+    c.call(
+        &kid,
+        Method::POST,
+        &format!("{path}/participants/:add"),
+        Some(json!({"participants": [participant(&eve, "Eve")]})),
+    )
+    .await
+    .error(StatusCode::FORBIDDEN, "MissingScope");
+    c.call(
+        &kid,
+        Method::POST,
+        &format!("{path}/participants/:remove"),
+        Some(ident(&sue.id)),
+    )
+    .await
+    .error(StatusCode::FORBIDDEN, "MissingScope");
+    c.call(
+        &joiner,
+        Method::POST,
+        "/chat/threads",
+        Some(json!({"topic": "mine"})),
+    )
+    .await
+    .error(StatusCode::FORBIDDEN, "MissingScope");
+    c.call(&joiner, Method::PATCH, &path, Some(json!({"topic": "renamed"})))
+        .await
+        .error(StatusCode::FORBIDDEN, "MissingScope");
+    let (members, _) = c
+        .all_pages(&bob, &format!("{path}/participants?maxPageSize=2"))
+        .await;
+    let mut names: Vec<&str> = members.iter().filter_map(|p| p["displayName"].as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["Joiner", "Kid", "Sue"], "{members:?}");
+    assert_eq!(members.len(), 4, "Bob too");
+    c.call(
+        &bob,
+        Method::POST,
+        &format!("{path}/participants/:remove"),
+        Some(ident(&joiner.id)),
+    )
+    .await
+    .ok(StatusCode::NO_CONTENT);
+    c.call(&joiner, Method::GET, &path, None)
+        .await
+        .error(StatusCode::FORBIDDEN, "NotAParticipant");
+    c.call(
+        &bob,
+        Method::POST,
+        &format!("{path}/participants/:remove"),
+        Some(ident(&joiner.id)),
+    )
+    .await
+    .error(StatusCode::NOT_FOUND, "ParticipantNotFound");
+
+    // Topic, read receipts, typing.
+    c.call(&bob, Method::PATCH, &path, Some(json!({"topic": "Dinner"})))
+        .await
+        .ok(StatusCode::NO_CONTENT);
+    assert_eq!(
+        c.call(&sue, Method::GET, &path, None)
+            .await
+            .ok(StatusCode::OK)
+            .json()["topic"],
+        "Dinner"
+    );
+    let newest = c
+        .call(&sue, Method::GET, &format!("{path}/messages?maxPageSize=1"), None)
+        .await
+        .ok(StatusCode::OK)
+        .json();
+    assert_eq!(newest["value"][0]["type"], "topicUpdated");
+    assert_eq!(newest["value"][0]["content"]["topic"], "Dinner");
+    let last = newest["value"][0]["id"].as_str().unwrap().to_owned();
+    c.call(
+        &sue,
+        Method::POST,
+        &format!("{path}/readReceipts"),
+        Some(json!({"chatMessageId": last})),
+    )
+    .await
+    .ok(StatusCode::OK);
+    let receipts = c
+        .call(&bob, Method::GET, &format!("{path}/readReceipts"), None)
+        .await
+        .ok(StatusCode::OK)
+        .json();
+    assert_eq!(receipts["value"][0]["chatMessageId"], last.as_str());
+    assert_eq!(
+        receipts["value"][0]["senderCommunicationIdentifier"]["rawId"],
+        sue.id.as_str()
+    );
+    c.call(
+        &sue,
+        Method::POST,
+        &format!("{path}/typing"),
+        Some(json!({"senderDisplayName": "Sue"})),
+    )
+    .await
+    .ok(StatusCode::OK);
+
+    // Threads of Bob, and a revoked identity's token refused at once.
+    let (threads, _) = c.all_pages(&bob, "/chat/threads?maxPageSize=1").await;
+    assert_eq!(threads.len(), 1);
+    assert_eq!(threads[0]["topic"], "Dinner");
+    c.trusted.revoke_tokens(&sue.id).await.unwrap();
+    c.call(&sue, Method::GET, &path, None)
+        .await
+        .error(StatusCode::UNAUTHORIZED, "TokenRevoked");
+
+    // The api-version is required; deleting the thread ends it for everyone.
+    c.s.send(c.s.request(Method::GET, &path).bearer_auth(&bob.token))
+        .await
+        .error(StatusCode::BAD_REQUEST, "MissingApiVersionParameter");
+    c.call(&bob, Method::DELETE, &path, None)
+        .await
+        .ok(StatusCode::NO_CONTENT);
+    c.call(&bob, Method::GET, &path, None)
+        .await
+        .error(StatusCode::NOT_FOUND, "ThreadNotFound");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_conversation_on_sqlite() {
+    the_seed_conversation(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_conversation_on_postgres() {
+    the_seed_conversation(Backend::Postgres).await;
+}
