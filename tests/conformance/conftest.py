@@ -1,5 +1,5 @@
-"""Fixtures of the ACS Identity conformance suite: the official Python SDK (azure-communication-identity 1.5.0,
-unmodified) against a running Tessera.
+"""Fixtures of the ACS conformance suite: the official Python SDKs (azure-communication-identity 1.5.0 and
+azure-communication-chat 1.3.0, unmodified) against a running Tessera.
 
 The Rust harness (crates/server/tests/acs_conformance.rs) starts the server, creates two Communication accounts and
 sets:

@@ -1,5 +1,6 @@
-//! ACS Identity conformance: the official Python SDK (`azure-communication-identity` 1.5.0, unmodified, from the
-//! pinned `tests/conformance/requirements.txt`) run by pytest against a real Tessera over HTTPS. The test starts the
+//! ACS conformance: the official Python SDKs (`azure-communication-identity` 1.5.0 and `azure-communication-chat`
+//! 1.3.0, unmodified, from the pinned `tests/conformance/requirements.txt`) run by pytest against a real Tessera
+//! over HTTPS. The test starts the
 //! server, creates two Communication accounts, builds the virtualenv (crates/testkit `python_venv`), runs
 //! `python -m pytest -q tests/conformance` (crates/testkit `run_pytest`) with the accounts' connection strings in
 //! the environment, prints pytest's output line by line, and fails when pytest does.
