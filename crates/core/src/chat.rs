@@ -5,6 +5,8 @@
 //!   time in milliseconds unless a thread's previous message already took that millisecond ([`next_message_id`]);
 //!   `sequenceId` counts a thread's messages from 1. An edit's `version` is made the same way from the message's
 //!   previous version.
+//! - **Direct messages** by name go to the pair's direct thread, whose id both sides compute
+//!   ([`direct_thread_id`]).
 //! - **Authorization** is one table, [`ChatAction::rule`]: the [`Capability`] the token's scopes must grant, and
 //!   whether the caller must be a participant of the thread. [`authorize`] applies it; nothing else decides.
 //!   Editing and deleting a message is further the sender's alone ([`check_own_message`]).
@@ -60,6 +62,25 @@ impl ThreadId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// How many direct threads one pair of identities may go through (each deleted one moves them to the next).
+pub const MAX_DIRECT_THREADS: u32 = 16;
+
+/// The id of the `attempt`-th direct (1:1) thread between `a` and `b`, the same whichever of them asks: found or
+/// created by id, so that two first messages racing on two nodes meet in one thread. A deleted direct thread is
+/// followed by the next attempt's.
+pub fn direct_thread_id(a: &IdentityId, b: &IdentityId, attempt: u32) -> ThreadId {
+    let (low, high) = if a <= b { (a, b) } else { (b, a) };
+    let seed = format!(
+        "tessera direct thread\n{}\n{}\n{attempt}",
+        low.as_str(),
+        high.as_str()
+    );
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, seed.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest.as_ref()[..16]);
+    ThreadId::new(Uuid::from_bytes(bytes))
 }
 
 impl fmt::Display for ThreadId {
@@ -391,6 +412,22 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_direct_thread_is_the_same_from_either_side_and_moves_on_after_deletion() {
+        let (bob, sue) = (
+            IdentityId::new(Uuid::nil(), Uuid::from_u128(1)),
+            IdentityId::new(Uuid::nil(), Uuid::from_u128(2)),
+        );
+        let first = direct_thread_id(&bob, &sue, 0);
+        assert_eq!(first, direct_thread_id(&sue, &bob, 0));
+        assert_ne!(first, direct_thread_id(&bob, &sue, 1));
+        assert_ne!(
+            first,
+            direct_thread_id(&bob, &IdentityId::new(Uuid::nil(), Uuid::from_u128(3)), 0)
+        );
+        assert_eq!(ThreadId::parse(first.as_str()).unwrap(), first);
     }
 
     #[test]

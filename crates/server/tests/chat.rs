@@ -417,6 +417,79 @@ async fn the_seed_conversation(backend: Backend) {
         .error(StatusCode::NOT_FOUND, "ThreadNotFound");
 }
 
+/// `POST /chat/direct`: Bob writes to Sue by name; both sides land in one direct thread.
+async fn direct_messages_by_name(backend: Backend) {
+    let c = Chat::start(backend).await;
+    let bob = c.user("bob@contoso.com", &["chat"]).await;
+    let sue = c.user("sue@contoso.com", &["chat"]).await;
+    let joiner = c.user("joiner@contoso.com", &["chat.join"]).await;
+    let dm = |who: &User, to: &str, content: &str| {
+        let request =
+            c.s.request(Method::POST, "/chat/direct")
+                .bearer_auth(&who.token)
+                .json(&json!({"to": to, "content": content, "senderDisplayName": "me"}));
+        c.s.send(request)
+    };
+    let first = dm(&bob, "Sue@Contoso.com", "Hi Sue")
+        .await
+        .ok(StatusCode::CREATED)
+        .json();
+    let thread = first["chatThreadId"].as_str().unwrap().to_owned();
+    let reply = dm(&sue, "bob@contoso.com", "Hi Bob")
+        .await
+        .ok(StatusCode::CREATED)
+        .json();
+    assert_eq!(reply["chatThreadId"], thread.as_str(), "one thread for the pair");
+    let path = thread_path(&thread);
+    let properties = c
+        .call(&sue, Method::GET, &path, None)
+        .await
+        .ok(StatusCode::OK)
+        .json();
+    assert_eq!(properties["topic"], "bob@contoso.com and sue@contoso.com");
+    let (messages, _) = c.all_pages(&sue, &format!("{path}/messages")).await;
+    let texts: Vec<&str> = messages
+        .iter()
+        .map(|m| m["content"]["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["Hi Bob", "Hi Sue"]);
+    assert_eq!(
+        messages[1]["senderCommunicationIdentifier"]["rawId"],
+        bob.id.as_str()
+    );
+
+    dm(&bob, "nobody@contoso.com", "hello?")
+        .await
+        .error(StatusCode::NOT_FOUND, "RecipientNotFound");
+    dm(&bob, "bob@contoso.com", "me")
+        .await
+        .error(StatusCode::BAD_REQUEST, "RecipientIsSender");
+    // A chat.join token writes in existing threads only: no new direct thread for it.
+    dm(&joiner, "sue@contoso.com", "hi")
+        .await
+        .error(StatusCode::FORBIDDEN, "MissingScope");
+
+    // After the pair's thread is deleted, the next message opens a new one.
+    c.call(&bob, Method::DELETE, &path, None)
+        .await
+        .ok(StatusCode::NO_CONTENT);
+    let fresh = dm(&sue, "bob@contoso.com", "again")
+        .await
+        .ok(StatusCode::CREATED)
+        .json();
+    assert_ne!(fresh["chatThreadId"], thread.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_messages_by_name_on_sqlite() {
+    direct_messages_by_name(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_messages_by_name_on_postgres() {
+    direct_messages_by_name(Backend::Postgres).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_conversation_on_sqlite() {
     the_seed_conversation(Backend::Sqlite).await;

@@ -7,7 +7,8 @@
 //! same 404. Participants are identities of the token's account that exist; others come back in
 //! `invalidParticipants` (target = their raw id), as ACS answers them.
 //!
-//! Paging follows WIRE-SPEC §4.3: `maxPageSize` on the first request, then a relative `nextLink` carrying
+//! Tessera's own `POST /chat/direct` sends a message by the recipient's name, in the pair's direct thread (found,
+//! or created when the token may create threads). Paging follows WIRE-SPEC §4.3: `maxPageSize` on the first request, then a relative `nextLink` carrying
 //! `continuationToken` (digits, dots and hex only, so it survives the SDK's re-quoting) and `maxPageSize`.
 
 use crate::error::{ApiError, ApiJson, ApiQuery};
@@ -24,10 +25,10 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use tessera_core::Timestamp;
 use tessera_core::chat::{
-    self, ChatAction, MAX_CONTENT_BYTES, MAX_PARTICIPANTS, Message, MessageContent, MessageType, NewMessage,
-    Participant, Thread, ThreadId,
+    self, ChatAction, MAX_CONTENT_BYTES, MAX_DIRECT_THREADS, MAX_PARTICIPANTS, Message, MessageContent,
+    MessageType, NewMessage, Participant, Thread, ThreadId,
 };
-use tessera_core::identity::IdentityId;
+use tessera_core::identity::{IdentityId, IdentityKind, IdentityName};
 use tessera_store::{StoreError, ThreadChange};
 use uuid::Uuid;
 
@@ -46,6 +47,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .without_v07_checks()
         .route("/chat/threads", post(create_thread).get(list_threads))
+        .route("/chat/direct", post(direct_message))
         .route(t, get(get_thread).patch(update_topic).delete(delete_thread))
         .route(&format!("{t}/messages"), post(send_message).get(list_messages))
         .route(
@@ -531,6 +533,40 @@ pub struct SendBody {
     metadata: BTreeMap<String, String>,
 }
 
+impl SendBody {
+    /// The message the caller sends, checked.
+    fn into_message(self, sender: &IdentityId) -> Result<NewMessage, ApiError> {
+        let kind = MessageType::sendable(self.kind.as_deref())?;
+        chat::check_message(&self.content, &self.metadata)?;
+        if let Some(name) = &self.sender_display_name {
+            chat::check_display_name(name)?;
+        }
+        Ok(NewMessage {
+            kind,
+            sender: Some(sender.clone()),
+            sender_display_name: self.sender_display_name,
+            content: MessageContent {
+                message: Some(self.content),
+                ..MessageContent::default()
+            },
+            metadata: self.metadata,
+        })
+    }
+}
+
+/// Posts a participant's message.
+async fn post_message(
+    state: &AppState,
+    thread: &ThreadId,
+    message: &NewMessage,
+) -> Result<Message, ApiError> {
+    state
+        .store
+        .post(thread, &ThreadChange::None, message, state.clock.now())
+        .await
+        .map_err(gone_as_not_found)
+}
+
 /// `POST /chat/threads/{id}/messages`: 201 `{"id"}`.
 pub async fn send_message(
     State(state): State<AppState>,
@@ -539,27 +575,119 @@ pub async fn send_message(
     ApiJson(body): ApiJson<SendBody>,
 ) -> Result<Response, ApiError> {
     let thread = caller.thread(&state, &raw, ChatAction::WriteMessage).await?;
-    let kind = MessageType::sendable(body.kind.as_deref())?;
-    chat::check_message(&body.content, &body.metadata)?;
-    if let Some(name) = &body.sender_display_name {
-        chat::check_display_name(name)?;
-    }
-    let message = NewMessage {
-        kind,
-        sender: Some(caller.me().clone()),
-        sender_display_name: body.sender_display_name,
-        content: MessageContent {
-            message: Some(body.content),
-            ..MessageContent::default()
-        },
-        metadata: body.metadata,
-    };
-    let posted = state
-        .store
-        .post(&thread.id, &ThreadChange::None, &message, state.clock.now())
-        .await
-        .map_err(gone_as_not_found)?;
+    let posted = post_message(&state, &thread.id, &body.into_message(caller.me())?).await?;
     Ok((StatusCode::CREATED, Json(json!({"id": posted.id.to_string()}))).into_response())
+}
+
+/// Body of a direct message: the recipient's name and the message.
+#[derive(Debug, Deserialize)]
+pub struct DirectBody {
+    to: String,
+    #[serde(flatten)]
+    message: SendBody,
+}
+
+/// `POST /chat/direct` `{"to": "<name>", "content", …}` (Tessera's own): 201 `{"chatThreadId", "id"}`. The pair's
+/// direct thread ([`chat::direct_thread_id`]) is found, or created with both of them when the token may create
+/// threads; a deleted one is followed by the next.
+pub async fn direct_message(
+    State(state): State<AppState>,
+    token: UserToken,
+    ApiJson(body): ApiJson<DirectBody>,
+) -> Result<Response, ApiError> {
+    let caller = Chat {
+        token,
+        api_version: CHAT_API_VERSIONS[CHAT_API_VERSIONS.len() - 1],
+    };
+    let account = caller.token.account.id;
+    let kind = if body.to.trim_start().starts_with('+') {
+        IdentityKind::PhoneNumber
+    } else {
+        IdentityKind::Human
+    };
+    let name = IdentityName::parse(&body.to, kind)?;
+    let to = state
+        .store
+        .identity_by_name(account, &name)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "RecipientNotFound",
+                format!("No identity is called {}.", name.as_str()),
+            )
+        })?;
+    if to.id == *caller.me() {
+        return Err(ApiError::bad_request(
+            "RecipientIsSender",
+            "a direct message goes to someone else",
+        ));
+    }
+    let message = body.message.into_message(caller.me())?;
+    let thread = direct_thread(&state, &caller, &to).await?;
+    let participant = state.store.participant(&thread.id, caller.me()).await?;
+    chat::authorize(
+        caller.token.claims.scp,
+        ChatAction::WriteMessage,
+        participant.is_some(),
+    )?;
+    let posted = post_message(&state, &thread.id, &message).await?;
+    let answer = json!({"chatThreadId": thread.id.as_str(), "id": posted.id.to_string()});
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+/// The live direct thread of the caller and `to`, created if there is none.
+async fn direct_thread(
+    state: &AppState,
+    caller: &Chat,
+    to: &tessera_core::identity::Identity,
+) -> Result<Thread, ApiError> {
+    let account = caller.token.account.id;
+    let title = |i: &tessera_core::identity::Identity| {
+        i.name
+            .as_ref()
+            .map_or_else(|| i.id.as_str().to_owned(), |n| n.as_str().to_owned())
+    };
+    let participants = [&caller.token.identity, to].map(|i| Participant {
+        identity: i.id.clone(),
+        display_name: i.name.as_ref().map(|n| n.as_str().to_owned()),
+        share_history_from: None,
+    });
+    for attempt in 0..MAX_DIRECT_THREADS {
+        let id = chat::direct_thread_id(caller.me(), &to.id, attempt);
+        if let Some(thread) = state.store.thread(account, &id).await? {
+            return Ok(thread);
+        }
+        caller.may(ChatAction::CreateThread)?;
+        let thread = Thread {
+            id: id.clone(),
+            account,
+            topic: format!("{} and {}", title(&caller.token.identity), title(to))
+                .chars()
+                .take(chat::MAX_TOPIC_CHARS)
+                .collect(),
+            created_by: caller.me().clone(),
+            created_at: state.clock.now(),
+            deleted_at: None,
+            last_message_at: None,
+        };
+        match state.store.create_thread(&thread, &participants, None).await {
+            Ok(created) => return Ok(created),
+            // Created meanwhile by the other side (live now), or deleted before (move on to the next).
+            Err(StoreError::Conflict(_)) => {
+                if let Some(thread) = state.store.thread(account, &id).await? {
+                    return Ok(thread);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "DirectThreadsExhausted",
+        format!(
+            "these two identities have deleted {MAX_DIRECT_THREADS} direct threads; create a thread instead"
+        ),
+    ))
 }
 
 /// `GET /chat/threads/{id}/messages`: newest first; the continuation is the last id given (and the start time).
