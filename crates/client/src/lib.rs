@@ -4,16 +4,20 @@
 //! * [`StsClient`]: a subscription key for a 10-minute STS bearer token, and an ISV's limited access tokens.
 //! * [`IdentityClient`]: a Communication account's trusted service (Tessera's `/v1/identities` dialect): create and
 //!   find identities, issue, revoke, delete.
+//! * [`ChatClient`]: a device's chat (threads, messages, participants, direct messages by name), on its
+//!   credential's token.
 //! * [`CommunicationTokenCredential`]: a device's user access token, refreshed before it expires by a
 //!   [`TokenRefresher`]: the trusted service's callback ([`refresher_fn`]) or the device's own refresh session
 //!   ([`DeviceRefresher`]).
 //!
 //! Every failure is a [`ClientError`]; a refusal by the server carries its status and its JSON error code.
 
+mod chat;
 mod credential;
 mod identity;
 mod sts;
 
+pub use chat::{CHAT_API_VERSION, ChatClient, ChatMessage, ChatThread};
 pub use credential::{
     AccessToken, CommunicationTokenCredential, CredentialEvent, DeviceRefresher, RefreshOptions,
     TokenRefresher, refresher_fn,

@@ -1,6 +1,6 @@
 //! The Rust client SDK (`tessera-client`) against a real server over HTTPS: STS and limited access tokens,
-//! identities by name, and a device's `CommunicationTokenCredential` refreshing through its session, then
-//! refused once the trusted service revokes the identity.
+//! identities by name, a device's `CommunicationTokenCredential` refreshing through its session, then refused
+//! once the trusted service revokes the identity, and the seed's Bob-and-Sue chat through `ChatClient`.
 
 mod common;
 
@@ -8,8 +8,8 @@ use common::{Backend, Server, face_id};
 use reqwest::StatusCode;
 use std::time::Duration;
 use tessera_client::{
-    ClientError, CommunicationTokenCredential, DeviceRefresher, Endpoint, IdentityClient, IdentityKind,
-    RefreshOptions, StsClient, TokenRequest,
+    ChatClient, ClientError, CommunicationTokenCredential, DeviceRefresher, Endpoint, IdentityClient,
+    IdentityKind, RefreshOptions, StsClient, TokenRequest,
 };
 
 fn endpoint(s: &Server) -> Endpoint {
@@ -151,5 +151,69 @@ async fn a_device_credential_refreshes_through_its_session_until_revoked() {
     assert!(
         matches!(&gone, ClientError::Refused { status: 404, .. }),
         "{gone}"
+    );
+}
+
+/// The seed's example through the SDK: Bob's device, holding only its token, writes to Sue by name; Sue's device
+/// reads it and answers; Bob's limited token cannot add anyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bob_writes_to_sue_from_his_device() {
+    let s = Server::start(Backend::Postgres).await;
+    let account = s.create_account(&common::communication_id("sdk-seed")).await;
+    let trusted = IdentityClient::new(endpoint(&s), account.key());
+    let device = |name: &'static str, scopes: &'static [&'static str]| {
+        let (trusted, endpoint) = (trusted.clone(), endpoint(&s));
+        async move {
+            let request = TokenRequest {
+                expires_in_minutes: Some(60),
+                session_minutes: Some(120),
+                ..TokenRequest::scopes(scopes)
+            };
+            let (identity, issued) = trusted
+                .issue_token_by_name(name, IdentityKind::Human, &request)
+                .await
+                .unwrap();
+            let refresher = DeviceRefresher::new(endpoint.clone(), issued.refresh_token.unwrap());
+            let credential =
+                CommunicationTokenCredential::new(Some(issued.token), refresher, RefreshOptions::default());
+            (identity.id, ChatClient::new(endpoint, credential))
+        }
+    };
+    let (bob_id, bob) = device("bob@contoso.com", &["chat"]).await;
+    let (sue_id, sue) = device("sue@contoso.com", &["chat"]).await;
+    let (kid_id, kid) = device("kid@contoso.com", &["chat.join.limited"]).await;
+
+    let (thread, first) = bob.send_direct("sue@contoso.com", "Hi Sue").await.unwrap();
+    let read = sue.messages(&thread, 10).await.unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].id, first);
+    assert_eq!(read[0].content.as_deref(), Some("Hi Sue"));
+    assert_eq!(read[0].sender.as_deref(), Some(bob_id.as_str()));
+    sue.send(&thread, "Hi Bob", Some("Sue")).await.unwrap();
+    let newest = bob.messages(&thread, 1).await.unwrap();
+    assert_eq!(newest[0].sender.as_deref(), Some(sue_id.as_str()));
+
+    // A thread with paging past one page through the SDK.
+    let (group, refused) = bob
+        .create_thread("Team", &[&sue_id, &kid_id, "8:acs:nobody"])
+        .await
+        .unwrap();
+    assert_eq!(refused, ["8:acs:nobody"]);
+    assert_eq!(sue.thread(&group.id).await.unwrap().created_by, bob_id);
+    for n in 0..120 {
+        kid.send(&group.id, &format!("m{n}"), None).await.unwrap();
+    }
+    let all = sue.messages(&group.id, 1000).await.unwrap();
+    assert_eq!(all.len(), 120);
+    assert_eq!(all[0].content.as_deref(), Some("m119"));
+    let err = kid.remove_participant(&group.id, &sue_id).await.unwrap_err();
+    assert_eq!(err.code(), Some("MissingScope"));
+    bob.remove_participant(&group.id, &kid_id).await.unwrap();
+    let err = kid.send(&group.id, "still here?", None).await.unwrap_err();
+    assert_eq!(err.code(), Some("NotAParticipant"));
+    bob.delete_thread(&group.id).await.unwrap();
+    assert_eq!(
+        sue.thread(&group.id).await.unwrap_err().code(),
+        Some("ThreadNotFound")
     );
 }

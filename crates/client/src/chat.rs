@@ -1,0 +1,287 @@
+//! A device's chat client: the ACS Chat wire (api-version 2024-03-07) and Tessera's direct messages by name, with
+//! the token of a [`CommunicationTokenCredential`] on every request (refreshed by it when due).
+
+use crate::credential::CommunicationTokenCredential;
+use crate::{ClientError, Endpoint, checked, json, segment};
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{Value, json as body};
+
+/// The Chat API version this client speaks.
+pub const CHAT_API_VERSION: &str = "2024-03-07";
+/// Page size the client asks for when listing.
+const PAGE: u32 = 100;
+
+/// A thread's properties.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatThread {
+    /// `19:…@thread.v2`.
+    pub id: String,
+    /// Its topic.
+    pub topic: String,
+    /// Its creator's identity id.
+    pub created_by: String,
+}
+
+/// A message as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatMessage {
+    /// Its id (increasing within the thread).
+    pub id: String,
+    /// `text`, `html`, or a system type (`topicUpdated`, `participantAdded`, `participantRemoved`).
+    pub kind: String,
+    /// Its place in the thread.
+    pub sequence_id: String,
+    /// The text (none for system messages and deleted ones).
+    pub content: Option<String>,
+    /// The sender's identity id (none for system messages).
+    pub sender: Option<String>,
+    /// The sender's display name.
+    pub sender_display_name: Option<String>,
+    /// When it was posted (RFC 3339).
+    pub created_on: String,
+    /// Whether it was deleted.
+    pub deleted: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ThreadWire {
+    id: String,
+    topic: String,
+    created_by_communication_identifier: Value,
+}
+
+impl ThreadWire {
+    fn into_thread(self) -> ChatThread {
+        ChatThread {
+            id: self.id,
+            topic: self.topic,
+            created_by: raw_id(&self.created_by_communication_identifier).unwrap_or_default(),
+        }
+    }
+}
+
+fn raw_id(model: &Value) -> Option<String> {
+    model["rawId"]
+        .as_str()
+        .or(model["communicationUser"]["id"].as_str())
+        .map(str::to_owned)
+}
+
+fn message_of(v: &Value) -> Result<ChatMessage, ClientError> {
+    let text = |name: &str| v[name].as_str().map(str::to_owned);
+    let required = |name: &str| {
+        text(name).ok_or_else(|| ClientError::UnexpectedResponse(format!("a message without {name}")))
+    };
+    Ok(ChatMessage {
+        id: required("id")?,
+        kind: required("type")?,
+        sequence_id: required("sequenceId")?,
+        content: v["content"]["message"].as_str().map(str::to_owned),
+        sender: raw_id(&v["senderCommunicationIdentifier"]),
+        sender_display_name: text("senderDisplayName"),
+        created_on: required("createdOn")?,
+        deleted: v["deletedOn"].is_string(),
+    })
+}
+
+/// An identifier model as the wire wants it.
+fn identifier(id: &str) -> Value {
+    body!({"rawId": id, "communicationUser": {"id": id}})
+}
+
+/// Chat as one identity, the holder of `credential`.
+#[derive(Debug, Clone)]
+pub struct ChatClient {
+    endpoint: Endpoint,
+    credential: CommunicationTokenCredential,
+}
+
+impl ChatClient {
+    /// A client sending `credential`'s token.
+    pub fn new(endpoint: Endpoint, credential: CommunicationTokenCredential) -> Self {
+        Self { endpoint, credential }
+    }
+
+    /// A request to `path` (with the api-version) carrying the current token.
+    async fn request(&self, method: Method, path: &str) -> Result<reqwest::RequestBuilder, ClientError> {
+        let token = self.credential.token().await?;
+        let sep = if path.contains('?') { '&' } else { '?' };
+        Ok(self
+            .endpoint
+            .request(method, &format!("{path}{sep}api-version={CHAT_API_VERSION}"))
+            .bearer_auth(token.token))
+    }
+
+    fn thread_path(thread: &str) -> String {
+        format!("/chat/threads/{}", segment(thread))
+    }
+
+    /// Creates a thread with the caller and `participants` (identity ids); the request carries a fresh
+    /// `repeatability-request-id`. Returns the thread and the ids the server refused.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Refused`] (`MissingScope` without `chat`/`chat:manage_threads`, `InvalidTopic`, …).
+    pub async fn create_thread(
+        &self,
+        topic: &str,
+        participants: &[&str],
+    ) -> Result<(ChatThread, Vec<String>), ClientError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Created {
+            chat_thread: ThreadWire,
+            #[serde(default)]
+            invalid_participants: Vec<Value>,
+        }
+        let participants: Vec<Value> = participants
+            .iter()
+            .map(|id| body!({"communicationIdentifier": identifier(id)}))
+            .collect();
+        let request = self
+            .request(Method::POST, "/chat/threads")
+            .await?
+            .header("repeatability-request-id", uuid::Uuid::new_v4().to_string())
+            .json(&body!({"topic": topic, "participants": participants}));
+        let created: Created = json(request).await?;
+        let refused = created
+            .invalid_participants
+            .iter()
+            .filter_map(|e| e["target"].as_str().map(str::to_owned))
+            .collect();
+        Ok((created.chat_thread.into_thread(), refused))
+    }
+
+    /// A thread's properties.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Refused`] (404 `ThreadNotFound`, 403 `NotAParticipant`).
+    pub async fn thread(&self, thread: &str) -> Result<ChatThread, ClientError> {
+        let wire: ThreadWire = json(self.request(Method::GET, &Self::thread_path(thread)).await?).await?;
+        Ok(wire.into_thread())
+    }
+
+    /// Sends a text message; returns its id.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Refused`] (`InvalidMessage`, `NotAParticipant`, …).
+    pub async fn send(
+        &self,
+        thread: &str,
+        content: &str,
+        display_name: Option<&str>,
+    ) -> Result<String, ClientError> {
+        #[derive(Deserialize)]
+        struct Sent {
+            id: String,
+        }
+        let mut message = body!({"content": content, "type": "text"});
+        if let Some(name) = display_name {
+            message["senderDisplayName"] = name.into();
+        }
+        let path = format!("{}/messages", Self::thread_path(thread));
+        let sent: Sent = json(self.request(Method::POST, &path).await?.json(&message)).await?;
+        Ok(sent.id)
+    }
+
+    /// Sends a text message to the identity called `to`, in the pair's direct thread (Tessera's
+    /// `POST /chat/direct`); returns the thread id and the message id.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Refused`] (`RecipientNotFound`, `MissingScope` when a thread would be needed and the token
+    /// may not create one, …).
+    pub async fn send_direct(&self, to: &str, content: &str) -> Result<(String, String), ClientError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Sent {
+            chat_thread_id: String,
+            id: String,
+        }
+        let token = self.credential.token().await?;
+        let request = self
+            .endpoint
+            .request(Method::POST, "/chat/direct")
+            .bearer_auth(token.token)
+            .json(&body!({"to": to, "content": content}));
+        let sent: Sent = json(request).await?;
+        Ok((sent.chat_thread_id, sent.id))
+    }
+
+    /// The thread's messages, newest first, at most `limit`, following `nextLink` across pages.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Refused`] (`NotAParticipant`, …).
+    pub async fn messages(&self, thread: &str, limit: usize) -> Result<Vec<ChatMessage>, ClientError> {
+        let mut messages = Vec::new();
+        let first = format!("{}/messages?maxPageSize={PAGE}", Self::thread_path(thread));
+        let mut page: Value = json(self.request(Method::GET, &first).await?).await?;
+        loop {
+            for item in page["value"].as_array().into_iter().flatten() {
+                if messages.len() == limit {
+                    return Ok(messages);
+                }
+                messages.push(message_of(item)?);
+            }
+            let Some(next) = page["nextLink"].as_str().map(str::to_owned) else {
+                return Ok(messages);
+            };
+            // The link carries its own api-version; it is sent as given, with a current token.
+            let token = self.credential.token().await?;
+            page = json(self.endpoint.request(Method::GET, &next).bearer_auth(token.token)).await?;
+        }
+    }
+
+    /// Adds participants (identity ids); returns the ids the server refused.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Refused`] (`MissingScope` for `chat.join.limited`, `NotAParticipant`, …).
+    pub async fn add_participants(&self, thread: &str, ids: &[&str]) -> Result<Vec<String>, ClientError> {
+        let participants: Vec<Value> = ids
+            .iter()
+            .map(|id| body!({"communicationIdentifier": identifier(id)}))
+            .collect();
+        let path = format!("{}/participants/:add", Self::thread_path(thread));
+        let answer: Value = json(
+            self.request(Method::POST, &path)
+                .await?
+                .json(&body!({"participants": participants})),
+        )
+        .await?;
+        Ok(answer["invalidParticipants"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["target"].as_str().map(str::to_owned))
+            .collect())
+    }
+
+    /// Removes a participant.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Refused`] (`ParticipantNotFound`, `MissingScope`, …).
+    pub async fn remove_participant(&self, thread: &str, id: &str) -> Result<(), ClientError> {
+        let path = format!("{}/participants/:remove", Self::thread_path(thread));
+        checked(self.request(Method::POST, &path).await?.json(&identifier(id)))
+            .await
+            .map(drop)
+    }
+
+    /// Deletes a thread for everyone.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Refused`] (`MissingScope`, `NotAParticipant`, `ThreadNotFound`).
+    pub async fn delete_thread(&self, thread: &str) -> Result<(), ClientError> {
+        checked(self.request(Method::DELETE, &Self::thread_path(thread)).await?)
+            .await
+            .map(drop)
+    }
+}
