@@ -296,6 +296,32 @@ async fn the_seed_conversation(backend: Backend) {
     )
     .await
     .ok(StatusCode::CREATED);
+    // A participant whose shared history starts later reads nothing older, listed or by id.
+    let late = c.user("late@contoso.com", &["chat"]).await;
+    let add_late = json!({"participants": [
+        {"communicationIdentifier": ident(&late.id), "shareHistoryTime": "2100-01-01T00:00:00.000Z"}
+    ]});
+    c.call(
+        &bob,
+        Method::POST,
+        &format!("{path}/participants/:add"),
+        Some(add_late),
+    )
+    .await
+    .ok(StatusCode::CREATED);
+    let (visible, _) = c.all_pages(&late, &format!("{path}/messages")).await;
+    assert_eq!(visible, Vec::<Value>::new());
+    c.call(&late, Method::GET, &format!("{path}/messages/{mid}"), None)
+        .await
+        .error(StatusCode::NOT_FOUND, "MessageNotFound");
+    c.call(
+        &bob,
+        Method::POST,
+        &format!("{path}/participants/:remove"),
+        Some(ident(&late.id)),
+    )
+    .await
+    .ok(StatusCode::NO_CONTENT);
     c.call(
         &kid,
         Method::POST,

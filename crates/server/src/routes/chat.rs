@@ -762,6 +762,18 @@ pub async fn get_message(
 ) -> Result<Response, ApiError> {
     let thread = caller.thread(&state, &raw, ChatAction::ReadThread).await?;
     let message = existing_message(&state, &thread, &mid).await?;
+    // A participant added with a history start reads nothing older, one message or a list.
+    let history_from = state
+        .store
+        .participant(&thread.id, caller.me())
+        .await?
+        .and_then(|p| p.share_history_from);
+    if history_from.is_some_and(|from| message.created_at < from) {
+        return Err(ApiError::not_found(
+            "MessageNotFound",
+            format!("Message {mid} does not exist."),
+        ));
+    }
     Ok(Json(message_view(&message)).into_response())
 }
 
