@@ -177,6 +177,70 @@ pub struct Message {
     pub deleted_at: Option<Timestamp>,
 }
 
+/// What a chat event reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChatEventKind {
+    /// A message was posted (a participant's, or a system message for a topic or participant change).
+    MessageReceived,
+    /// A message was edited.
+    MessageEdited,
+    /// A message was deleted.
+    MessageDeleted,
+    /// A participant read up to a message.
+    ReadReceiptReceived,
+    /// A participant is typing.
+    TypingIndicatorReceived,
+    /// The thread was deleted.
+    ChatThreadDeleted,
+}
+
+impl ChatEventKind {
+    const ALL: [Self; 6] = [
+        Self::MessageReceived,
+        Self::MessageEdited,
+        Self::MessageDeleted,
+        Self::ReadReceiptReceived,
+        Self::TypingIndicatorReceived,
+        Self::ChatThreadDeleted,
+    ];
+
+    /// The name events carry (ACS's real-time event names).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MessageReceived => "chatMessageReceived",
+            Self::MessageEdited => "chatMessageEdited",
+            Self::MessageDeleted => "chatMessageDeleted",
+            Self::ReadReceiptReceived => "readReceiptReceived",
+            Self::TypingIndicatorReceived => "typingIndicatorReceived",
+            Self::ChatThreadDeleted => "chatThreadDeleted",
+        }
+    }
+
+    /// A kind by its name (as stored).
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == raw)
+    }
+}
+
+/// Something that happened in a thread, in the order of `seq` (the store's), for real-time delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatEvent {
+    /// Its place in the store's event log.
+    pub seq: i64,
+    /// The thread.
+    pub thread: ThreadId,
+    /// What happened.
+    pub kind: ChatEventKind,
+    /// The message concerned, if any.
+    pub message: Option<u64>,
+    /// The identity that acted (reader, typist), if not the message's sender.
+    pub identity: Option<IdentityId>,
+    /// The typist's display name.
+    pub display_name: Option<String>,
+    /// When it happened.
+    pub at: Timestamp,
+}
+
 /// A message's `type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MessageType {

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tessera_core::FlagSet;
 use tessera_core::audit::{Event, NewEvent, Outcome};
-use tessera_core::chat::{Message, NewMessage, Participant, Thread, ThreadId};
+use tessera_core::chat::{ChatEvent, Message, NewMessage, Participant, Thread, ThreadId};
 use tessera_core::face::{
     Detection, GroupId, LargeFaceList, LargePersonGroup, ListFace, PersistedFace, Person, Training,
 };
@@ -374,6 +374,23 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     /// A thread's read receipts, one per identity, in identity order, skipping `skip`, at most `limit`.
     async fn read_receipts(&self, thread: &ThreadId, skip: u32, limit: u32) -> Result<Vec<ReadReceipt>>;
+    /// Appends a typing notification to the chat event log (nothing else of it is kept).
+    async fn record_typing(
+        &self,
+        thread: &ThreadId,
+        identity: &IdentityId,
+        display_name: Option<&str>,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// The chat events with `seq` above `after`, in `seq` order, at most `limit`. Every change of a thread
+    /// (posting, editing, deleting a message, a read receipt, deleting the thread) appends its event in the same
+    /// transaction. On PostgreSQL a `seq` may become visible after a higher one (transactions commit out of
+    /// order): a reader re-reads from its last gap.
+    async fn chat_events_after(&self, after: i64, limit: u32) -> Result<Vec<ChatEvent>>;
+    /// The highest chat event `seq` so far (0 if none).
+    async fn last_chat_event(&self) -> Result<i64>;
+    /// Deletes the chat events older than `before`; returns how many.
+    async fn purge_chat_events(&self, before: Timestamp) -> Result<u64>;
 
     /// Seals and appends events to the audit chain in one transaction, after any other writer's.
     async fn append_audit(&self, events: Vec<NewEvent>) -> Result<Vec<Event>>;

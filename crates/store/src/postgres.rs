@@ -21,7 +21,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tessera_core::audit::{Event, GENESIS_HASH, Head, NewEvent};
-use tessera_core::chat::{Message, NewMessage, Participant, Thread, ThreadId};
+use tessera_core::chat::{ChatEvent, ChatEventKind, Message, NewMessage, Participant, Thread, ThreadId};
 use tessera_core::face::{
     Detection, GroupId, LargeFaceList, LargePersonGroup, ListFace, PersistedFace, Person, Training,
 };
@@ -955,17 +955,29 @@ impl Store for PgStore {
     }
 
     async fn delete_thread(&self, account: Uuid, id: &ThreadId, now: Timestamp) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE chat_threads SET deleted_at = $3 WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL",
         )
         .bind(id.as_str())
         .bind(account.to_string())
         .bind(now.millis())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("chat thread {id}")));
         }
+        insert_event(
+            &mut tx,
+            id,
+            ChatEventKind::ChatThreadDeleted,
+            None,
+            None,
+            None,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -1042,6 +1054,16 @@ impl Store for PgStore {
         )?;
         apply_change(&mut tx, thread, change, now).await?;
         insert_message(&mut tx, &posted).await?;
+        insert_event(
+            &mut tx,
+            thread,
+            ChatEventKind::MessageReceived,
+            Some(posted.id),
+            None,
+            None,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(posted)
     }
@@ -1094,11 +1116,22 @@ impl Store for PgStore {
         .ok_or_else(|| StoreError::NotFound(format!("message {id}")))?;
         let edited = chat::edited(rows::message(&row)?, content, metadata, now);
         save_edit(&mut tx, &edited).await?;
+        insert_event(
+            &mut tx,
+            thread,
+            ChatEventKind::MessageEdited,
+            Some(id),
+            None,
+            None,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(edited)
     }
 
     async fn delete_message(&self, thread: &ThreadId, id: u64, now: Timestamp) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE chat_messages SET deleted_at = $3, content = '{}'
              WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL",
@@ -1106,11 +1139,22 @@ impl Store for PgStore {
         .bind(thread.as_str())
         .bind(rows::u64_to_db(id))
         .bind(now.millis())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("message {id}")));
         }
+        insert_event(
+            &mut tx,
+            thread,
+            ChatEventKind::MessageDeleted,
+            Some(id),
+            None,
+            None,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -1121,6 +1165,7 @@ impl Store for PgStore {
         message: u64,
         now: Timestamp,
     ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO chat_read_receipts (thread_id, identity_id, message_id, read_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (thread_id, identity_id) DO UPDATE SET message_id = excluded.message_id, read_at = excluded.read_at",
@@ -1129,8 +1174,11 @@ impl Store for PgStore {
         .bind(identity.as_str())
         .bind(rows::u64_to_db(message))
         .bind(now.millis())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        let kind = ChatEventKind::ReadReceiptReceived;
+        insert_event(&mut tx, thread, kind, Some(message), Some(identity), None, now).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -1144,6 +1192,44 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(rows::read_receipt).collect()
+    }
+
+    async fn record_typing(
+        &self,
+        thread: &ThreadId,
+        identity: &IdentityId,
+        display_name: Option<&str>,
+        now: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let kind = ChatEventKind::TypingIndicatorReceived;
+        insert_event(&mut tx, thread, kind, None, Some(identity), display_name, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn chat_events_after(&self, after: i64, limit: u32) -> Result<Vec<ChatEvent>> {
+        let rows = sqlx::query("SELECT * FROM chat_events WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(after)
+            .bind(i64::from(limit.clamp(1, 10_000)))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(rows::chat_event).collect()
+    }
+
+    async fn last_chat_event(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM chat_events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("seq")?)
+    }
+
+    async fn purge_chat_events(&self, before: Timestamp) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM chat_events WHERE created_at < $1")
+            .bind(before.millis())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     async fn append_audit(&self, events: Vec<NewEvent>) -> Result<Vec<Event>> {
@@ -1448,6 +1534,31 @@ async fn save_edit(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, m: &Message) 
     .bind(rows::metadata_to_db(&m.body.metadata))
     .bind(rows::u64_to_db(m.version))
     .bind(m.edited_at.map(Timestamp::millis))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Appends a chat event in the transaction of the change it reports.
+async fn insert_event(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    thread: &ThreadId,
+    kind: ChatEventKind,
+    message: Option<u64>,
+    identity: Option<&IdentityId>,
+    display_name: Option<&str>,
+    at: Timestamp,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO chat_events (thread_id, kind, message_id, identity_id, display_name, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(thread.as_str())
+    .bind(kind.as_str())
+    .bind(message.map(rows::u64_to_db))
+    .bind(identity.map(IdentityId::as_str))
+    .bind(display_name)
+    .bind(at.millis())
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -6,7 +6,9 @@ use crate::{Result, StoreError};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 use std::collections::BTreeMap;
 use tessera_core::audit::{Event, Outcome};
-use tessera_core::chat::{Message, MessageContent, MessageType, NewMessage, Participant, Thread, ThreadId};
+use tessera_core::chat::{
+    ChatEvent, ChatEventKind, Message, MessageContent, MessageType, NewMessage, Participant, Thread, ThreadId,
+};
 use tessera_core::face::{
     Detection, GroupId, LargeFaceList, LargePersonGroup, ListFace, PersistedFace, Person, Training,
 };
@@ -513,5 +515,32 @@ where
         identity: identity_id(&col::<R, String>(row, "identity_id")?)?,
         message: u64_from_db(col(row, "message_id")?)?,
         read_at: Timestamp::from_millis(col(row, "read_at")?),
+    })
+}
+
+pub(crate) fn chat_event<R>(row: &R) -> Result<ChatEvent>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decodes<R>,
+    Option<String>: Decodes<R>,
+    i64: Decodes<R>,
+    Option<i64>: Decodes<R>,
+{
+    let kind: String = col(row, "kind")?;
+    Ok(ChatEvent {
+        seq: col(row, "seq")?,
+        thread: ThreadId::parse(&col::<R, String>(row, "thread_id")?)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        kind: ChatEventKind::parse(&kind).ok_or_else(|| corrupt("an unknown chat event kind"))?,
+        message: col::<R, Option<i64>>(row, "message_id")?
+            .map(u64_from_db)
+            .transpose()?,
+        identity: col::<R, Option<String>>(row, "identity_id")?
+            .as_deref()
+            .map(identity_id)
+            .transpose()?,
+        display_name: col(row, "display_name")?,
+        at: Timestamp::from_millis(col(row, "created_at")?),
     })
 }

@@ -7,7 +7,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use tessera_core::audit::{ChainVerifier, Event, GENESIS_HASH, NewEvent, Outcome};
-use tessera_core::chat::{MessageContent, MessageType, NewMessage, Participant, Thread, ThreadId};
+use tessera_core::chat::{
+    ChatEventKind, MessageContent, MessageType, NewMessage, Participant, Thread, ThreadId,
+};
 use tessera_core::face::{
     Detection, GroupId, LargeFaceList, LargePersonGroup, ListFace, PersistedFace, Person, Training,
 };
@@ -142,6 +144,7 @@ suite!(
     chat_threads_create_once_and_list_by_activity,
     chat_posts_number_messages_and_apply_changes,
     chat_messages_edit_delete_page_and_receipts,
+    chat_changes_append_their_events,
 );
 
 // ---- fixtures ----
@@ -2276,4 +2279,72 @@ async fn chat_messages_edit_delete_page_and_receipts(db: Db) {
     let sues = receipts.iter().find(|r| r.identity == member(&a, 2)).unwrap();
     assert_eq!((sues.message, sues.read_at), (posted[4].id, T0.plus_secs(301)));
     assert_eq!(store.read_receipts(&thread.id, 1, 10).await.unwrap().len(), 1);
+}
+
+async fn chat_changes_append_their_events(db: Db) {
+    let store = db.store.as_ref();
+    let a = comm_account(store, "chat-events").await;
+    let thread = new_thread(&a, 40, 1, T0);
+    store
+        .create_thread(&thread, &[joining(&a, 1, "Bob"), joining(&a, 2, "Sue")], None)
+        .await
+        .unwrap();
+    let start = store.last_chat_event().await.unwrap();
+    let m = store
+        .post(&thread.id, &ThreadChange::None, &text(&a, 1, "hi"), T0)
+        .await
+        .unwrap();
+    store
+        .edit_message(&thread.id, m.id, "hi!", None, T0.plus_secs(1))
+        .await
+        .unwrap();
+    store
+        .save_read_receipt(&thread.id, &member(&a, 2), m.id, T0.plus_secs(2))
+        .await
+        .unwrap();
+    store
+        .record_typing(&thread.id, &member(&a, 2), Some("Sue"), T0.plus_secs(3))
+        .await
+        .unwrap();
+    store
+        .delete_message(&thread.id, m.id, T0.plus_secs(4))
+        .await
+        .unwrap();
+    store
+        .delete_thread(a.id, &thread.id, T0.plus_secs(5))
+        .await
+        .unwrap();
+    // A refused change appends nothing.
+    assert!(
+        store
+            .delete_thread(a.id, &thread.id, T0.plus_secs(6))
+            .await
+            .is_err()
+    );
+
+    let events = store.chat_events_after(start, 100).await.unwrap();
+    let kinds: Vec<ChatEventKind> = events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            ChatEventKind::MessageReceived,
+            ChatEventKind::MessageEdited,
+            ChatEventKind::ReadReceiptReceived,
+            ChatEventKind::TypingIndicatorReceived,
+            ChatEventKind::MessageDeleted,
+            ChatEventKind::ChatThreadDeleted,
+        ]
+    );
+    assert!(events.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert!(events.iter().all(|e| e.thread == thread.id));
+    assert_eq!(events[0].message, Some(m.id));
+    assert_eq!(events[2].identity, Some(member(&a, 2)));
+    assert_eq!(events[3].display_name.as_deref(), Some("Sue"));
+    assert_eq!(store.last_chat_event().await.unwrap(), events[5].seq);
+    assert_eq!(
+        store.chat_events_after(events[3].seq, 100).await.unwrap().len(),
+        2
+    );
+    assert_eq!(store.purge_chat_events(T0.plus_secs(3)).await.unwrap(), 3);
+    assert_eq!(store.chat_events_after(start, 100).await.unwrap().len(), 3);
 }
