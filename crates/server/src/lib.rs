@@ -7,6 +7,7 @@
 mod app;
 pub mod auth;
 mod bootstrap;
+pub mod chat_events;
 pub mod clock;
 pub mod config;
 pub mod error;

@@ -26,6 +26,7 @@ pub struct Running {
     handle: Handle<SocketAddr>,
     task: JoinHandle<std::io::Result<()>>,
     maintenance: JoinHandle<()>,
+    chat_events: JoinHandle<()>,
 }
 
 impl Running {
@@ -34,6 +35,7 @@ impl Running {
         self.handle
             .graceful_shutdown(Some(std::time::Duration::from_secs(10)));
         self.maintenance.abort();
+        self.chat_events.abort();
         match self.task.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(StartError(format!("server error: {e}"))),
@@ -86,9 +88,11 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
         admin_key,
         metrics: metrics_setup::handle(),
         face,
+        chat: crate::chat_events::ChatHub::default(),
         config: config.clone(),
     });
     let maintenance = tokio::spawn(maintain(state.clone()));
+    let chat_events = tokio::spawn(crate::chat_events::tail(state.clone()));
 
     let handle = Handle::new();
     let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
@@ -125,6 +129,7 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
         handle,
         task,
         maintenance,
+        chat_events,
     })
 }
 

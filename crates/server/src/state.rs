@@ -39,6 +39,8 @@ pub struct Inner {
     pub metrics: PrometheusHandle,
     /// The face engine and this node's identification indexes.
     pub face: FaceService,
+    /// This node's fan-out of chat events.
+    pub chat: crate::chat_events::ChatHub,
 }
 
 impl Deref for AppState {

@@ -103,6 +103,15 @@ async fn check(parts: &Parts, state: &AppState) -> Result<UserToken, ApiError> {
         .verify(raw, state.clock.now())
         .await
         .map_err(|e| ApiError::unauthorized(e.code(), format!("the access token is not valid: {e}")))?;
+    live(state, claims).await
+}
+
+/// The token with these verified `claims`, if it is still honoured now (the checks of [`UserToken`] after the
+/// signature): a long-lived connection asks again from time to time.
+pub async fn live(state: &AppState, claims: UserClaims) -> Result<UserToken, ApiError> {
+    if claims.exp <= state.clock.now().secs() {
+        return Err(refused("TokenExpired", "the access token has expired"));
+    }
     let identity = state
         .store
         .identity(&claims.sub)

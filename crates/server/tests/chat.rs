@@ -4,10 +4,12 @@
 
 mod common;
 
-use common::{Backend, Resp, Server};
+use common::{Backend, Options, Resp, Server};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use std::time::Duration;
 use tessera_client::{Endpoint, IdentityClient, IdentityKind, TokenRequest};
+use tessera_server::FileConfig;
 
 const V: &str = "api-version=2024-03-07";
 
@@ -504,6 +506,247 @@ async fn direct_messages_by_name(backend: Backend) {
         .ok(StatusCode::CREATED)
         .json();
     assert_ne!(fresh["chatThreadId"], thread.as_str());
+}
+
+/// An open event stream (`GET /chat/events`), read event by event.
+struct Events {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Events {
+    async fn open(c: &Chat, who: &User) -> Self {
+        Self::open_on(&c.s, who).await
+    }
+
+    /// A stream from the node `s`.
+    async fn open_on(s: &Server, who: &User) -> Self {
+        let response = s
+            .client
+            .get(s.url("/chat/events"))
+            .bearer_auth(&who.token)
+            .send()
+            .await
+            .expect("the event stream opens");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        Self {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event (name, JSON data) within `wait`, skipping keep-alive comments; `None` on timeout or end.
+    async fn next(&mut self, wait: Duration) -> Option<(String, Value)> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let (mut name, mut data) = (String::new(), String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        name = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if name.is_empty() {
+                    continue;
+                }
+                return Some((name, serde_json::from_str(&data).unwrap_or(Value::String(data))));
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .ok()?
+                .ok()??;
+            self.buffer
+                .push_str(std::str::from_utf8(&chunk).expect("UTF-8 events"));
+        }
+    }
+
+    /// The next event, which must come within a second and be `name`.
+    async fn expect(&mut self, name: &str) -> Value {
+        let (got, data) = self
+            .next(Duration::from_secs(1))
+            .await
+            .unwrap_or_else(|| panic!("no {name} within 1 s"));
+        assert_eq!(got, name, "{data}");
+        data
+    }
+}
+
+/// Real-time delivery: a participant's stream gets messages, edits, deletions, receipts, typing and the thread's
+/// deletion within a second; a non-participant's gets none of them; a revoked or expired token ends the stream.
+async fn events_reach_participants_only(backend: Backend) {
+    let c = Chat::start(backend).await;
+    let bob = c.user("bob@contoso.com", &["chat"]).await;
+    let sue = c.user("sue@contoso.com", &["chat"]).await;
+    let eve = c.user("eve@contoso.com", &["chat"]).await;
+    let voip = c.user("caller@contoso.com", &["voip"]).await;
+    c.s.send(c.s.request(Method::GET, "/chat/events").bearer_auth(&voip.token))
+        .await
+        .error(StatusCode::FORBIDDEN, "MissingScope");
+    let mut bobs = Events::open(&c, &bob).await;
+    let mut sues = Events::open(&c, &sue).await;
+    let mut eves = Events::open(&c, &eve).await;
+
+    let created = c
+        .call(
+            &bob,
+            Method::POST,
+            "/chat/threads",
+            Some(json!({"topic": "Live", "participants": [participant(&sue, "Sue")]})),
+        )
+        .await
+        .ok(StatusCode::CREATED)
+        .json();
+    let id = created["chatThread"]["id"].as_str().unwrap().to_owned();
+    let path = thread_path(&id);
+    let sent = c
+        .call(
+            &sue,
+            Method::POST,
+            &format!("{path}/messages"),
+            Some(json!({"content": "live!"})),
+        )
+        .await
+        .ok(StatusCode::CREATED)
+        .json();
+    let mid = sent["id"].as_str().unwrap().to_owned();
+    for stream in [&mut bobs, &mut sues] {
+        let got = stream.expect("chatMessageReceived").await;
+        assert_eq!(got["threadId"], id.as_str());
+        assert_eq!(got["message"]["id"], mid.as_str());
+        assert_eq!(got["message"]["content"]["message"], "live!");
+        assert_eq!(
+            got["message"]["senderCommunicationIdentifier"]["rawId"],
+            sue.id.as_str()
+        );
+    }
+    c.call(
+        &sue,
+        Method::PATCH,
+        &format!("{path}/messages/{mid}"),
+        Some(json!({"content": "live, edited"})),
+    )
+    .await
+    .ok(StatusCode::NO_CONTENT);
+    assert_eq!(
+        bobs.expect("chatMessageEdited").await["message"]["content"]["message"],
+        "live, edited"
+    );
+    c.call(
+        &sue,
+        Method::POST,
+        &format!("{path}/typing"),
+        Some(json!({"senderDisplayName": "Sue"})),
+    )
+    .await
+    .ok(StatusCode::OK);
+    let typing = bobs.expect("typingIndicatorReceived").await;
+    assert_eq!(typing["senderDisplayName"], "Sue");
+    c.call(
+        &bob,
+        Method::POST,
+        &format!("{path}/readReceipts"),
+        Some(json!({"chatMessageId": mid})),
+    )
+    .await
+    .ok(StatusCode::OK);
+    // Sue's stream skipped her own typing: after her edit comes Bob's receipt.
+    sues.expect("chatMessageEdited").await;
+    let receipt = sues.expect("readReceiptReceived").await;
+    assert_eq!(receipt["chatMessageId"], mid.as_str());
+    assert_eq!(receipt["senderCommunicationIdentifier"]["rawId"], bob.id.as_str());
+    c.call(&sue, Method::DELETE, &format!("{path}/messages/{mid}"), None)
+        .await
+        .ok(StatusCode::NO_CONTENT);
+    assert!(bobs.expect("readReceiptReceived").await["chatMessageId"] == mid.as_str());
+    assert!(bobs.expect("chatMessageDeleted").await["message"]["deletedOn"].is_string());
+    sues.expect("chatMessageDeleted").await;
+
+    // Eve is in no thread: nothing of it reached her.
+    assert_eq!(eves.next(Duration::from_millis(500)).await, None);
+
+    // Revoking Sue ends her stream; Bob's goes on until his token expires.
+    c.trusted.revoke_tokens(&sue.id).await.unwrap();
+    let (name, data) = sues
+        .next(Duration::from_secs(4))
+        .await
+        .expect("the stream tells why it ends");
+    assert_eq!(name, "tokenRevoked", "{data}");
+    assert_eq!(sues.next(Duration::from_secs(1)).await, None, "and ends");
+    c.call(&bob, Method::DELETE, &path, None)
+        .await
+        .ok(StatusCode::NO_CONTENT);
+    assert_eq!(bobs.expect("chatThreadDeleted").await["threadId"], id.as_str());
+    c.s.clock().advance_secs(25 * 3600);
+    let (name, _) = bobs
+        .next(Duration::from_secs(4))
+        .await
+        .expect("the stream tells why it ends");
+    assert_eq!(name, "tokenExpired");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_reach_participants_only_on_sqlite() {
+    events_reach_participants_only(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_reach_participants_only_on_postgres() {
+    events_reach_participants_only(Backend::Postgres).await;
+}
+
+/// Two nodes on one PostgreSQL: a message posted through one reaches a subscriber of the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_cross_nodes_on_postgres() {
+    let url = tokio::task::spawn_blocking(tessera_testkit::postgres_url)
+        .await
+        .expect("a PostgreSQL database");
+    let master_key = common::master_key();
+    let node = || {
+        Server::start_with(Options {
+            database_url: Some(url.clone()),
+            master_key: Some(master_key.clone()),
+            file: FileConfig {
+                public_url: Some("https://tessera.cluster.test".to_owned()),
+                ..FileConfig::default()
+            },
+            ..Options::default()
+        })
+    };
+    let (a, b) = (node().await, node().await);
+    let account = a.create_account(&common::communication_id("chat-nodes")).await;
+    let trusted = IdentityClient::new(
+        Endpoint::with_client(a.base.clone(), a.client.clone()),
+        account.key(),
+    );
+    let c = Chat { s: a, trusted };
+    let bob = c.user("bob@contoso.com", &["chat"]).await;
+    let sue = c.user("sue@contoso.com", &["chat"]).await;
+    let mut on_b = Events::open_on(&b, &bob).await;
+    let created = c
+        .call(
+            &bob,
+            Method::POST,
+            "/chat/threads",
+            Some(json!({"topic": "Nodes", "participants": [participant(&sue, "Sue")]})),
+        )
+        .await
+        .ok(StatusCode::CREATED)
+        .json();
+    let path = thread_path(created["chatThread"]["id"].as_str().unwrap());
+    c.call(
+        &sue,
+        Method::POST,
+        &format!("{path}/messages"),
+        Some(json!({"content": "from node A"})),
+    )
+    .await
+    .ok(StatusCode::CREATED);
+    let got = on_b.expect("chatMessageReceived").await;
+    assert_eq!(got["message"]["content"]["message"], "from node A");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

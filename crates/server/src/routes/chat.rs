@@ -48,6 +48,7 @@ pub fn routes() -> Router<AppState> {
         .without_v07_checks()
         .route("/chat/threads", post(create_thread).get(list_threads))
         .route("/chat/direct", post(direct_message))
+        .route("/chat/events", get(events))
         .route(t, get(get_thread).patch(update_topic).delete(delete_thread))
         .route(&format!("{t}/messages"), post(send_message).get(list_messages))
         .route(
@@ -134,7 +135,7 @@ impl Chat {
 }
 
 /// An identity as ACS answers one: `kind`, `rawId` and `communicationUser.id`, the two ids equal.
-fn identifier(id: &IdentityId) -> Value {
+pub(crate) fn identifier(id: &IdentityId) -> Value {
     json!({"kind": "communicationUser", "rawId": id.as_str(), "communicationUser": {"id": id.as_str()}})
 }
 
@@ -179,7 +180,8 @@ fn thread_properties(t: &Thread) -> Value {
     })
 }
 
-fn message_view(m: &Message) -> Value {
+/// A message as the REST API and the event stream show it.
+pub(crate) fn message_view(m: &Message) -> Value {
     let body = &m.body;
     let mut content = json!({});
     if let Some(text) = &body.content.message {
@@ -956,18 +958,27 @@ pub struct TypingBody {
     sender_display_name: Option<String>,
 }
 
-/// `POST /chat/threads/{id}/typing`: 200. Delivered to subscribers once the event stream exists; nothing is
-/// stored.
+/// `POST /chat/threads/{id}/typing`: 200; the other participants' event streams get it (only the event log
+/// keeps it, for an hour).
 pub async fn typing(
     State(state): State<AppState>,
     caller: Chat,
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<TypingBody>,
 ) -> Result<Response, ApiError> {
-    caller.thread(&state, &raw, ChatAction::SignalActivity).await?;
+    let thread = caller.thread(&state, &raw, ChatAction::SignalActivity).await?;
     if let Some(name) = &body.sender_display_name {
         chat::check_display_name(name)?;
     }
+    state
+        .store
+        .record_typing(
+            &thread.id,
+            caller.me(),
+            body.sender_display_name.as_deref(),
+            state.clock.now(),
+        )
+        .await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -1016,4 +1027,70 @@ pub async fn list_read_receipts(
         .collect();
     let path = format!("/chat/threads/{}/readReceipts", encode(thread.id.as_str()));
     Ok(skip_page(&caller, &path, skip, size, value))
+}
+
+/// How often a subscriber's token is checked again (revocation, deletion, session end, expiry).
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A subscriber's stream state.
+struct Subscriber {
+    state: AppState,
+    token: UserToken,
+    deliveries: tokio::sync::broadcast::Receiver<std::sync::Arc<crate::chat_events::Delivery>>,
+    next_check: tokio::time::Instant,
+    ended: bool,
+}
+
+/// `GET /chat/events` (Tessera's own, Server-Sent Events): the events of every thread the token's identity is in
+/// (`chatMessageReceived`, `chatMessageEdited`, `chatMessageDeleted`, `readReceiptReceived`,
+/// `typingIndicatorReceived`, `chatThreadDeleted`; `data` is JSON), from now on. The token is checked again every
+/// [`RECHECK`]: once it expires or is revoked the stream sends `tokenExpired` or `tokenRevoked` and ends. A
+/// subscriber too slow to keep up gets `lagged` with how many events it missed.
+pub async fn events(
+    State(state): State<AppState>,
+    token: UserToken,
+) -> Result<
+    axum::response::sse::Sse<
+        impl futures::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+    >,
+    ApiError,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    chat::authorize(token.claims.scp, ChatAction::Subscribe, false)?;
+    let subscriber = Subscriber {
+        deliveries: state.chat.subscribe(),
+        state,
+        token,
+        next_check: tokio::time::Instant::now() + RECHECK,
+        ended: false,
+    };
+    let stream = futures::stream::unfold(subscriber, |mut sub| async move {
+        if sub.ended {
+            return None;
+        }
+        loop {
+            tokio::select! {
+                delivery = sub.deliveries.recv() => match delivery {
+                    Ok(d) if d.recipients.contains(&sub.token.identity.id) => {
+                        return Some((Ok(Event::default().event(d.name).data(d.data.clone())), sub));
+                    }
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                        return Some((Ok(Event::default().event("lagged").data(missed.to_string())), sub));
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                },
+                () = tokio::time::sleep_until(sub.next_check) => {
+                    sub.next_check += RECHECK;
+                    if let Err(e) = crate::user_token::live(&sub.state, sub.token.claims.clone()).await {
+                        sub.ended = true;
+                        let name = if e.code() == "TokenExpired" { "tokenExpired" } else { "tokenRevoked" };
+                        let data = json!({"code": e.code(), "message": e.message()}).to_string();
+                        return Some((Ok(Event::default().event(name).data(data)), sub));
+                    }
+                }
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

@@ -1,0 +1,247 @@
+//! Real-time chat: this node's tail of the store's chat event log, and its fan-out to the node's subscribers.
+//!
+//! Every change of a thread appends its event in the change's own transaction (`Store::post`, …), so the log is
+//! the one source every node reads: [`tail`] polls it by `seq` every [`POLL`], turns each event into what a
+//! subscriber receives (the message as the REST API shows it, a receipt, a typing notice, a deletion) with the
+//! thread's participants as recipients, and broadcasts it in process. A subscriber ([`crate::routes::chat::events`])
+//! keeps the deliveries addressed to its identity.
+//!
+//! PostgreSQL may make a `seq` visible after a higher one (transactions commit out of order), so the tail keeps a
+//! floor below which every `seq` was seen, re-reads above it, skips what it already delivered, and gives up on a
+//! gap after [`GAP_PATIENCE`] (a rolled-back transaction leaves one for good).
+
+use crate::routes::chat::{identifier, message_view};
+use crate::state::AppState;
+use serde_json::json;
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tessera_core::Timestamp;
+use tessera_core::chat::{ChatEvent, ChatEventKind};
+use tessera_core::identity::IdentityId;
+use tokio::sync::broadcast;
+
+/// How often the log is read.
+const POLL: Duration = Duration::from_millis(100);
+/// How long a missing `seq` is waited for.
+const GAP_PATIENCE: Duration = Duration::from_secs(5);
+/// Events read at most per poll.
+const BATCH: u32 = 1000;
+/// Deliveries a slow subscriber may fall behind before it is told it lagged.
+const BACKLOG: usize = 4096;
+/// How long events are kept in the log.
+pub const KEEP_EVENTS: Duration = Duration::from_secs(3600);
+
+/// One event as subscribers receive it.
+#[derive(Debug)]
+pub struct Delivery {
+    /// The identities it is for.
+    pub recipients: HashSet<IdentityId>,
+    /// The SSE event name (`chatMessageReceived`, …).
+    pub name: &'static str,
+    /// The JSON payload.
+    pub data: String,
+}
+
+/// This node's fan-out.
+#[derive(Debug, Clone)]
+pub struct ChatHub {
+    sender: broadcast::Sender<Arc<Delivery>>,
+}
+
+impl Default for ChatHub {
+    fn default() -> Self {
+        Self {
+            sender: broadcast::channel(BACKLOG).0,
+        }
+    }
+}
+
+impl ChatHub {
+    /// The deliveries from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Delivery>> {
+        self.sender.subscribe()
+    }
+}
+
+/// Which `seq`s the tail has seen.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Every `seq` at or below it was delivered or given up on.
+    floor: i64,
+    /// Delivered `seq`s above the floor.
+    above: BTreeSet<i64>,
+    /// Since when the `seq` right above the floor has been missing.
+    gap_since: Option<Instant>,
+}
+
+impl Seen {
+    /// Whether `seq` is new (and marks it seen).
+    fn first_time(&mut self, seq: i64) -> bool {
+        seq > self.floor && self.above.insert(seq)
+    }
+
+    /// Moves the floor over what was seen, and over a gap waited for long enough.
+    fn advance(&mut self, now: Instant) {
+        loop {
+            if self.above.remove(&(self.floor + 1)) {
+                self.floor += 1;
+                self.gap_since = None;
+            } else if self.above.is_empty() {
+                self.gap_since = None;
+                return;
+            } else if self
+                .gap_since
+                .is_some_and(|since| now.duration_since(since) >= GAP_PATIENCE)
+            {
+                self.floor += 1;
+                self.gap_since = None;
+            } else {
+                self.gap_since.get_or_insert(now);
+                return;
+            }
+        }
+    }
+}
+
+/// Tails the log from its current end, delivering every new event, until the node stops; purges old events.
+pub async fn tail(state: AppState) {
+    let mut seen = Seen::default();
+    loop {
+        match state.store.last_chat_event().await {
+            Ok(last) => {
+                seen.floor = last;
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the chat event log failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    let mut purge = tokio::time::interval(KEEP_EVENTS / 4);
+    let mut poll = tokio::time::interval(POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = poll.tick() => {
+                if let Err(e) = deliver_new(&state, &mut seen).await {
+                    tracing::warn!(error = %e, "delivering chat events failed; retrying");
+                }
+            }
+            _ = purge.tick() => {
+                let before = Timestamp::from_millis(
+                    state.clock.now().millis() - i64::try_from(KEEP_EVENTS.as_millis()).unwrap_or(i64::MAX),
+                );
+                if let Err(e) = state.store.purge_chat_events(before).await {
+                    tracing::warn!(error = %e, "purging old chat events failed; retrying later");
+                }
+            }
+        }
+    }
+}
+
+async fn deliver_new(state: &AppState, seen: &mut Seen) -> tessera_store::Result<()> {
+    let events = state.store.chat_events_after(seen.floor, BATCH).await?;
+    for event in events {
+        if seen.first_time(event.seq)
+            && state.chat.sender.receiver_count() > 0
+            && let Some(delivery) = delivery(state, &event).await?
+        {
+            let _ = state.chat.sender.send(Arc::new(delivery));
+        }
+    }
+    seen.advance(Instant::now());
+    Ok(())
+}
+
+/// What subscribers receive of `event`, or nothing when what it names is gone.
+async fn delivery(state: &AppState, event: &ChatEvent) -> tessera_store::Result<Option<Delivery>> {
+    let mut recipients: HashSet<IdentityId> = state
+        .store
+        .participants(&event.thread, 0, 1000)
+        .await?
+        .into_iter()
+        .map(|p| p.identity)
+        .collect();
+    let thread = event.thread.as_str();
+    let data = match event.kind {
+        ChatEventKind::MessageReceived | ChatEventKind::MessageEdited | ChatEventKind::MessageDeleted => {
+            let Some(id) = event.message else { return Ok(None) };
+            let Some(message) = state.store.message(&event.thread, id).await? else {
+                return Ok(None);
+            };
+            // A removed participant hears of its removal.
+            recipients.extend(
+                message
+                    .body
+                    .content
+                    .participants
+                    .iter()
+                    .map(|p| p.identity.clone()),
+            );
+            json!({"threadId": thread, "message": message_view(&message)})
+        }
+        ChatEventKind::ReadReceiptReceived => {
+            let (Some(reader), Some(id)) = (&event.identity, event.message) else {
+                return Ok(None);
+            };
+            json!({
+                "threadId": thread,
+                "senderCommunicationIdentifier": identifier(reader),
+                "chatMessageId": id.to_string(),
+                "readOn": event.at.to_rfc3339(),
+            })
+        }
+        ChatEventKind::TypingIndicatorReceived => {
+            let Some(typist) = &event.identity else {
+                return Ok(None);
+            };
+            recipients.remove(typist);
+            json!({
+                "threadId": thread,
+                "senderCommunicationIdentifier": identifier(typist),
+                "senderDisplayName": event.display_name,
+                "receivedOn": event.at.to_rfc3339(),
+            })
+        }
+        ChatEventKind::ChatThreadDeleted => json!({"threadId": thread, "deletedOn": event.at.to_rfc3339()}),
+    };
+    Ok(Some(Delivery {
+        recipients,
+        name: event.kind.as_str(),
+        data: data.to_string(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_floor_waits_for_a_gap_then_moves_on() {
+        let t0 = Instant::now();
+        let mut seen = Seen {
+            floor: 10,
+            ..Seen::default()
+        };
+        assert!(seen.first_time(11) && seen.first_time(13));
+        assert!(
+            !seen.first_time(11) && !seen.first_time(9),
+            "seen, or below the floor"
+        );
+        seen.advance(t0);
+        assert_eq!(seen.floor, 11, "12 is missing");
+        // 12 commits late: delivered once, and the floor passes 13 too.
+        assert!(seen.first_time(12));
+        seen.advance(t0 + Duration::from_secs(1));
+        assert_eq!(seen.floor, 13);
+        // 14 never comes (a rollback): after the patience, the floor moves over it.
+        assert!(seen.first_time(15));
+        seen.advance(t0 + Duration::from_secs(2));
+        assert_eq!(seen.floor, 13);
+        seen.advance(t0 + Duration::from_secs(2) + GAP_PATIENCE);
+        assert_eq!(seen.floor, 15);
+        assert!(seen.above.is_empty());
+    }
+}
