@@ -508,6 +508,9 @@ async fn direct_messages_by_name(backend: Backend) {
     assert_ne!(fresh["chatThreadId"], thread.as_str());
 }
 
+/// How long a test waits for an event it expects.
+const EVENT_WAIT: Duration = Duration::from_secs(5);
+
 /// An open event stream (`GET /chat/events`), read event by event.
 struct Events {
     response: reqwest::Response,
@@ -564,19 +567,20 @@ impl Events {
         }
     }
 
-    /// The next event, which must come within a second and be `name`.
+    /// The next event, which must be `name`. Delivery takes one poll of the event log (100 ms); the wait allows
+    /// for a loaded machine, and latency is the benchmark's to measure.
     async fn expect(&mut self, name: &str) -> Value {
         let (got, data) = self
-            .next(Duration::from_secs(1))
+            .next(EVENT_WAIT)
             .await
-            .unwrap_or_else(|| panic!("no {name} within 1 s"));
+            .unwrap_or_else(|| panic!("no {name} within {EVENT_WAIT:?}"));
         assert_eq!(got, name, "{data}");
         data
     }
 }
 
 /// Real-time delivery: a participant's stream gets messages, edits, deletions, receipts, typing and the thread's
-/// deletion within a second; a non-participant's gets none of them; a revoked or expired token ends the stream.
+/// deletion; a non-participant's gets none of them; a revoked or expired token ends the stream.
 async fn events_reach_participants_only(backend: Backend) {
     let c = Chat::start(backend).await;
     let bob = c.user("bob@contoso.com", &["chat"]).await;
@@ -671,7 +675,7 @@ async fn events_reach_participants_only(backend: Backend) {
     // Revoking Sue ends her stream; Bob's goes on until his token expires.
     c.trusted.revoke_tokens(&sue.id).await.unwrap();
     let (name, data) = sues
-        .next(Duration::from_secs(4))
+        .next(Duration::from_secs(10))
         .await
         .expect("the stream tells why it ends");
     assert_eq!(name, "tokenRevoked", "{data}");
@@ -682,7 +686,7 @@ async fn events_reach_participants_only(backend: Backend) {
     assert_eq!(bobs.expect("chatThreadDeleted").await["threadId"], id.as_str());
     c.s.clock().advance_secs(25 * 3600);
     let (name, _) = bobs
-        .next(Duration::from_secs(4))
+        .next(Duration::from_secs(10))
         .await
         .expect("the stream tells why it ends");
     assert_eq!(name, "tokenExpired");
