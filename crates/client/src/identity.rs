@@ -2,13 +2,10 @@
 //! find identities, issue them user access tokens (optionally with a device refresh session), revoke, delete.
 
 use crate::credential::AccessToken;
-use crate::{ClientError, Endpoint, checked, json, segment};
+use crate::{ClientError, Endpoint, KEY_HEADER, checked, json, segment};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use tessera_core::identity::IdentityKind;
-
-/// The header a subscription key travels in.
-const KEY_HEADER: &str = "Ocp-Apim-Subscription-Key";
 
 /// A communication identity as the server answers it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -28,6 +28,9 @@ pub use tessera_core::identity::IdentityKind;
 
 use serde::de::DeserializeOwned;
 
+/// The header a subscription key travels in.
+const KEY_HEADER: &str = "Ocp-Apim-Subscription-Key";
+
 /// What went wrong talking to Tessera.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -1,12 +1,9 @@
 //! The STS (`/sts/v1.0/…`): a subscription key for a 10-minute bearer token, and an ISV's limited access tokens
 //! for its clients' accounts.
 
-use crate::{ClientError, Endpoint, checked};
+use crate::{ClientError, Endpoint, KEY_HEADER, checked};
 use reqwest::Method;
 use serde_json::json;
-
-/// The header a subscription key travels in.
-const KEY_HEADER: &str = "Ocp-Apim-Subscription-Key";
 
 /// An account's STS client, authenticated by one of its subscription keys.
 #[derive(Clone)]

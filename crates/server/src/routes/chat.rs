@@ -112,6 +112,16 @@ impl Chat {
 
     /// The caller's account's live thread `raw`, once the token may do `action` in it.
     async fn thread(&self, state: &AppState, raw: &str, action: ChatAction) -> Result<Thread, ApiError> {
+        Ok(self.thread_and_me(state, raw, action).await?.0)
+    }
+
+    /// As [`Chat::thread`], with the caller's own participation (read once, for the authorization).
+    async fn thread_and_me(
+        &self,
+        state: &AppState,
+        raw: &str,
+        action: ChatAction,
+    ) -> Result<(Thread, Option<Participant>), ApiError> {
         let not_found =
             || ApiError::not_found("ThreadNotFound", format!("Chat thread {raw} does not exist."));
         let id = ThreadId::parse(raw).map_err(|_| not_found())?;
@@ -122,7 +132,7 @@ impl Chat {
             .ok_or_else(not_found)?;
         let participant = state.store.participant(&id, self.me()).await?;
         chat::authorize(self.token.claims.scp, action, participant.is_some())?;
-        Ok(thread)
+        Ok((thread, participant))
     }
 
     /// A relative `nextLink` for `path` with `continuation`.
@@ -699,7 +709,7 @@ pub async fn list_messages(
     Path(raw): Path<String>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Response, ApiError> {
-    let thread = caller.thread(&state, &raw, ChatAction::ReadThread).await?;
+    let (thread, me) = caller.thread_and_me(&state, &raw, ChatAction::ReadThread).await?;
     let size = query.size()?;
     let (before, since) = match &query.continuation_token {
         None => (None, query.since()?),
@@ -720,7 +730,6 @@ pub async fn list_messages(
             (Some(before), since)
         }
     };
-    let me = state.store.participant(&thread.id, caller.me()).await?;
     // A participant added with a history start reads nothing older.
     let since = match (since, me.and_then(|p| p.share_history_from)) {
         (Some(a), Some(b)) => Some(a.max(b)),
@@ -762,14 +771,10 @@ pub async fn get_message(
     caller: Chat,
     Path((raw, mid)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let thread = caller.thread(&state, &raw, ChatAction::ReadThread).await?;
+    let (thread, me) = caller.thread_and_me(&state, &raw, ChatAction::ReadThread).await?;
     let message = existing_message(&state, &thread, &mid).await?;
     // A participant added with a history start reads nothing older, one message or a list.
-    let history_from = state
-        .store
-        .participant(&thread.id, caller.me())
-        .await?
-        .and_then(|p| p.share_history_from);
+    let history_from = me.and_then(|p| p.share_history_from);
     if history_from.is_some_and(|from| message.created_at < from) {
         return Err(ApiError::not_found(
             "MessageNotFound",
