@@ -11,11 +11,14 @@
 //!   the 503 `EngineBusy` refusals as errors); the engine alone, and identification at 1k–100k persons, are in
 //!   `cargo bench -p tessera-face`;
 //! - Communication identities ([`crate::bench_identity`]): identity creation and user token issuance (ACS HMAC
-//!   signed, audited), the live user token check, and identity lookups at 10 thousand and 1 million identities.
+//!   signed, audited), the live user token check, and identity lookups at 10 thousand and 1 million identities;
+//! - chat ([`crate::bench_chat`]): messages sent/s and fan-out latency to 1, 100 and 1,000 subscribers of a
+//!   thread (`--chat-only` runs these alone, with their HTTP floor).
 //!
 //! All run in one process against one server, so the ratios between them hold on a noisy shared machine even
 //! when the absolute figures do not.
 
+use crate::bench_chat;
 use crate::bench_identity::{self, Comm, Level};
 use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
@@ -127,11 +130,22 @@ pub struct Point {
 
 /// Runs the benchmark.
 pub fn run(args: &[String]) -> Result<()> {
-    let seconds: u64 = match args {
-        [flag, n] if flag == "--seconds" => n.parse().context("--seconds takes a number")?,
-        [] => 5,
-        _ => bail!("usage: cargo xtask bench [--seconds N]"),
-    };
+    let usage = "usage: cargo xtask bench [--seconds N] [--chat-only]";
+    let (mut seconds, mut chat_only) = (5, false);
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--seconds" => {
+                seconds = args
+                    .next()
+                    .context(usage)?
+                    .parse()
+                    .context("--seconds takes a number")?
+            }
+            "--chat-only" => chat_only = true,
+            _ => bail!(usage),
+        }
+    }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .context("workspace root")?
@@ -153,14 +167,36 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     let duration = Duration::from_secs(seconds);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let (points, levels) = runtime.block_on(async {
+    let (points, chat, levels) = runtime.block_on(async {
         let client = client()?;
         let server = service.start(&client).await?;
+        let base = service.base();
+        if chat_only {
+            let comm = Comm::setup(&service, &client).await?;
+            let noop = format!("{base}/bench/noop");
+            let floor = run_point(
+                "noop (HTTP floor)",
+                bench_chat::SENDERS,
+                duration,
+                &client,
+                move |c| c.post(&noop),
+            )
+            .await;
+            let chat = bench_chat::levels(&comm, &base, &client, duration).await?;
+            return anyhow::Ok((vec![floor], chat, Vec::new()));
+        }
         let (points, comm) = measure(&service, &client, duration).await?;
+        // Before the lookups, which replace the identities.
+        let chat = bench_chat::levels(&comm, &base, &client, duration).await?;
         let levels = bench_identity::lookups(&service, server, &comm, duration).await?;
-        anyhow::Ok((points, levels))
+        anyhow::Ok((points, chat, levels))
     })?;
     report(&points, &levels, seconds);
+    let floor = points
+        .iter()
+        .find(|p| p.name.starts_with("noop") && p.concurrency == bench_chat::SENDERS)
+        .map(|p| p.per_sec);
+    bench_chat::report(&chat, floor);
     Ok(())
 }
 
@@ -441,5 +477,7 @@ fn report(points: &[Point], levels: &[Level], seconds: u64) {
             rate(FACE_POINT, 64).unwrap_or_default()
         );
     }
-    bench_identity::report(levels);
+    if !levels.is_empty() {
+        bench_identity::report(levels);
+    }
 }

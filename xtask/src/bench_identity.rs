@@ -196,6 +196,23 @@ impl Comm {
         })
     }
 
+    /// A new identity of the account and a `chat` token of it.
+    pub async fn user(&self, client: &reqwest::Client) -> Result<(String, String)> {
+        let created = self
+            .signer
+            .call(
+                client,
+                Method::POST,
+                &format!("/identities?{API_VERSION}"),
+                &Body::new(CHAT_USER_BODY),
+                reqwest::StatusCode::CREATED,
+            )
+            .await?;
+        let id = created["identity"]["id"].as_str().context("identity id")?;
+        let token = created["accessToken"]["token"].as_str().context("user token")?;
+        Ok((id.to_owned(), token.to_owned()))
+    }
+
     /// The main identity points at `concurrency`.
     pub async fn points(
         &self,
@@ -233,6 +250,8 @@ impl Comm {
 
 /// Body of the token issuances.
 const ISSUE_BODY: &str = r#"{"scopes":["chat"]}"#;
+/// Body of an identity creation with a `chat` token.
+const CHAT_USER_BODY: &str = r#"{"createTokenWithScopes":["chat"]}"#;
 
 /// The lookups with one number of identities in the database.
 pub struct Level {

@@ -2,6 +2,7 @@
 //! `cargo xtask bench`: throughput and latency of the service over HTTP against same-run baselines.
 
 mod bench;
+mod bench_chat;
 mod bench_identity;
 
 /// The load generator shares the machine with the server: keep its allocations cheap.
@@ -18,7 +19,9 @@ fn main() -> Result<()> {
         Some("test") => test(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask test [cargo test args…] | cargo xtask bench [--seconds N]");
+            eprintln!(
+                "usage: cargo xtask test [cargo test args…] | cargo xtask bench [--seconds N] [--chat-only]"
+            );
             std::process::exit(2);
         }
     }

@@ -1,6 +1,6 @@
 //! The seed's example end to end: the trusted service gives Bob's and Sue's devices user access tokens (with a
-//! refresh session each); Bob's device, holding only its token, sends Sue a message by her name; Sue's device reads
-//! it and answers in the same thread.
+//! refresh session each); Bob's device, holding only its token, sends Sue a message by her name; Sue's device,
+//! listening for events, hears of it at once, reads the thread and answers in it; Bob's device hears the answer.
 //!
 //! ```text
 //! TESSERA_URL=https://127.0.0.1:8443 TESSERA_CA=tessera-data/tls/ca.pem TESSERA_KEY=<Communication account key> \
@@ -8,8 +8,8 @@
 //! ```
 
 use tessera_client::{
-    ChatClient, CommunicationTokenCredential, DeviceRefresher, Endpoint, IdentityClient, IdentityKind,
-    RefreshOptions, TokenRequest,
+    ChatClient, ChatEvent, ChatEvents, ChatMessage, CommunicationTokenCredential, DeviceRefresher, Endpoint,
+    IdentityClient, IdentityKind, RefreshOptions, TokenRequest,
 };
 
 fn env(name: &str) -> Result<String, Box<dyn std::error::Error>> {
@@ -51,16 +51,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let (_, bob) = device(&trusted, &endpoint, "bob@contoso.com").await?;
     let (_, sue) = device(&trusted, &endpoint, "sue@contoso.com").await?;
+    let mut bobs_events = bob.events();
+    let mut sues_events = sue.events();
+    bobs_events.connect().await?;
+    sues_events.connect().await?;
 
     let (thread, _) = bob
         .send_direct("sue@contoso.com", "Hi Sue, lunch at noon?")
         .await?;
     println!("Bob wrote to Sue in {thread}");
+    let heard = next_message(&mut sues_events).await?;
+    println!("Sue's device hears: {:?} from {:?}", heard.content, heard.sender);
     for message in sue.messages(&thread, 10).await? {
         println!("Sue reads: {:?} from {:?}", message.content, message.sender);
     }
     sue.send(&thread, "Noon works.", Some("Sue")).await?;
-    let newest = bob.messages(&thread, 1).await?;
-    println!("Bob reads: {:?}", newest.first().and_then(|m| m.content.clone()));
+    // Bob's device heard his own message first.
+    next_message(&mut bobs_events).await?;
+    let answer = next_message(&mut bobs_events).await?;
+    println!("Bob's device hears: {:?}", answer.content);
     Ok(())
+}
+
+/// The next message posted in any of the device's threads.
+async fn next_message(events: &mut ChatEvents) -> Result<ChatMessage, Box<dyn std::error::Error>> {
+    while let Some(event) = events.next().await {
+        if let ChatEvent::MessageReceived { message, .. } = event? {
+            return Ok(message);
+        }
+    }
+    Err("the event stream ended".into())
 }

@@ -2,6 +2,7 @@
 //! the token of a [`CommunicationTokenCredential`] on every request (refreshed by it when due).
 
 use crate::credential::CommunicationTokenCredential;
+use crate::events::ChatEvents;
 use crate::{ClientError, Endpoint, checked, json, segment};
 use reqwest::Method;
 use serde::Deserialize;
@@ -62,14 +63,14 @@ impl ThreadWire {
     }
 }
 
-fn raw_id(model: &Value) -> Option<String> {
+pub(crate) fn raw_id(model: &Value) -> Option<String> {
     model["rawId"]
         .as_str()
         .or(model["communicationUser"]["id"].as_str())
         .map(str::to_owned)
 }
 
-fn message_of(v: &Value) -> Result<ChatMessage, ClientError> {
+pub(crate) fn message_of(v: &Value) -> Result<ChatMessage, ClientError> {
     let text = |name: &str| v[name].as_str().map(str::to_owned);
     let required = |name: &str| {
         text(name).ok_or_else(|| ClientError::UnexpectedResponse(format!("a message without {name}")))
@@ -272,6 +273,12 @@ impl ChatClient {
         checked(self.request(Method::POST, &path).await?.json(&identifier(id)))
             .await
             .map(drop)
+    }
+
+    /// The real-time events of every thread this identity is in (messages, edits, deletions, read receipts,
+    /// typing, thread deletions), on this client's credential; see [`ChatEvents`].
+    pub fn events(&self) -> ChatEvents {
+        ChatEvents::new(self.endpoint.clone(), self.credential.clone())
     }
 
     /// Deletes a thread for everyone.

@@ -268,6 +268,16 @@ impl CommunicationTokenCredential {
     pub async fn token(&self) -> Result<AccessToken, ClientError> {
         self.inner.token().await
     }
+
+    /// Tells the credential the server refused `token` as expired (the device's clock runs behind the
+    /// server's): if it is still the one held, it is dropped, so the next [`token`](Self::token) refreshes (within
+    /// the backoff, as always).
+    pub async fn discard(&self, token: &AccessToken) {
+        let mut state = self.inner.state.lock().await;
+        if state.token.as_ref() == Some(token) {
+            state.token = None;
+        }
+    }
 }
 
 impl Inner {

@@ -6,6 +6,8 @@
 //!   find identities, issue, revoke, delete.
 //! * [`ChatClient`]: a device's chat (threads, messages, participants, direct messages by name), on its
 //!   credential's token.
+//! * [`ChatEvents`]: the device's real-time [`ChatEvent`]s, a stream that reconnects with fresh tokens and resumes
+//!   where it broke off.
 //! * [`CommunicationTokenCredential`]: a device's user access token, refreshed before it expires by a
 //!   [`TokenRefresher`]: the trusted service's callback ([`refresher_fn`]) or the device's own refresh session
 //!   ([`DeviceRefresher`]).
@@ -14,6 +16,7 @@
 
 mod chat;
 mod credential;
+mod events;
 mod identity;
 mod sts;
 
@@ -22,6 +25,7 @@ pub use credential::{
     AccessToken, CommunicationTokenCredential, CredentialEvent, DeviceRefresher, RefreshOptions,
     TokenRefresher, refresher_fn,
 };
+pub use events::{ChatEvent, ChatEvents};
 pub use identity::{Identity, IdentityClient, IssuedToken, TokenRequest};
 pub use sts::StsClient;
 pub use tessera_core::identity::IdentityKind;

@@ -31,7 +31,7 @@ pub fn app(state: AppState) -> Router {
         .without_v07_checks()
         .merge(identities::routes(Dialect::Acs))
         .merge(identities::routes(Dialect::Native))
-        .merge(chat::routes())
+        .merge(chat::routes(&state))
         .route("/access/me", get(access::me))
         .route("/access/:refreshAccessToken", post(access::refresh))
         .route("/sts/v1.0/issueToken", post(sts::issue_token))

@@ -1,7 +1,8 @@
 //! Real-time chat: this node's tail of the store's chat event log, and its fan-out to the node's subscribers.
 //!
 //! Every change of a thread appends its event in the change's own transaction (`Store::post`, …), so the log is
-//! the one source every node reads: [`tail`] polls it by `seq` every [`POLL`], turns each event into what a
+//! the one source every node reads: [`tail`] polls it by `seq` every [`POLL`], and at once when this node made
+//! the change ([`ChatHub::changed`]), turns each event into what a
 //! subscriber receives (the message as the REST API shows it, a receipt, a typing notice, a deletion) with the
 //! thread's participants as recipients, and broadcasts it in process. A subscriber ([`crate::routes::chat::events`])
 //! keeps the deliveries addressed to its identity.
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 use tessera_core::Timestamp;
 use tessera_core::chat::{ChatEvent, ChatEventKind};
 use tessera_core::identity::IdentityId;
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 
 /// How often the log is read.
 const POLL: Duration = Duration::from_millis(100);
@@ -27,6 +28,8 @@ const POLL: Duration = Duration::from_millis(100);
 const GAP_PATIENCE: Duration = Duration::from_secs(5);
 /// Events read at most per poll.
 const BATCH: u32 = 1000;
+/// Log events a resuming subscriber is replayed at most.
+const REPLAY_MAX: usize = 10 * BATCH as usize;
 /// Deliveries a slow subscriber may fall behind before it is told it lagged.
 const BACKLOG: usize = 4096;
 /// How long events are kept in the log.
@@ -35,6 +38,8 @@ pub const KEEP_EVENTS: Duration = Duration::from_secs(3600);
 /// One event as subscribers receive it.
 #[derive(Debug)]
 pub struct Delivery {
+    /// The event's place in the log (the SSE `id`, from which a subscriber resumes).
+    pub seq: i64,
     /// The identities it is for.
     pub recipients: HashSet<IdentityId>,
     /// The SSE event name (`chatMessageReceived`, …).
@@ -47,17 +52,26 @@ pub struct Delivery {
 #[derive(Debug, Clone)]
 pub struct ChatHub {
     sender: broadcast::Sender<Arc<Delivery>>,
+    /// Wakes the tail before its next poll.
+    wake: Arc<Notify>,
 }
 
 impl Default for ChatHub {
     fn default() -> Self {
         Self {
             sender: broadcast::channel(BACKLOG).0,
+            wake: Arc::default(),
         }
     }
 }
 
 impl ChatHub {
+    /// Tells the tail this node just changed a thread, so that it reads the log now rather than at its next poll
+    /// (changes made on other nodes wait for the poll).
+    pub fn changed(&self) {
+        self.wake.notify_one();
+    }
+
     /// The deliveries from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Delivery>> {
         self.sender.subscribe()
@@ -124,11 +138,8 @@ pub async fn tail(state: AppState) {
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = poll.tick() => {
-                if let Err(e) = deliver_new(&state, &mut seen).await {
-                    tracing::warn!(error = %e, "delivering chat events failed; retrying");
-                }
-            }
+            _ = poll.tick() => deliver_logged(&state, &mut seen).await,
+            () = state.chat.wake.notified() => deliver_logged(&state, &mut seen).await,
             _ = purge.tick() => {
                 let before = Timestamp::from_millis(
                     state.clock.now().millis() - i64::try_from(KEEP_EVENTS.as_millis()).unwrap_or(i64::MAX),
@@ -138,6 +149,12 @@ pub async fn tail(state: AppState) {
                 }
             }
         }
+    }
+}
+
+async fn deliver_logged(state: &AppState, seen: &mut Seen) {
+    if let Err(e) = deliver_new(state, seen).await {
+        tracing::warn!(error = %e, "delivering chat events failed; retrying");
     }
 }
 
@@ -153,6 +170,38 @@ async fn deliver_new(state: &AppState, seen: &mut Seen) -> tessera_store::Result
     }
     seen.advance(Instant::now());
     Ok(())
+}
+
+/// What a subscriber resuming after `after` missed: the deliveries addressed to `identity` in the log since, oldest
+/// first, at most [`REPLAY_MAX`] log events read; and how many more the log holds past those (a subscriber too far
+/// behind is told it lagged). The log keeps [`KEEP_EVENTS`]; a resume from before that replays what is left.
+pub async fn replay(
+    state: &AppState,
+    after: i64,
+    identity: &IdentityId,
+) -> tessera_store::Result<(Vec<Delivery>, u64)> {
+    let mut missed = Vec::new();
+    let mut from = after;
+    let mut read = 0;
+    while read < REPLAY_MAX {
+        let events = state.store.chat_events_after(from, BATCH).await?;
+        let Some(last) = events.last() else { break };
+        from = last.seq;
+        read += events.len();
+        let full = events.len() == BATCH as usize;
+        for event in &events {
+            if let Some(d) = delivery(state, event).await?
+                && d.recipients.contains(identity)
+            {
+                missed.push(d);
+            }
+        }
+        if !full {
+            return Ok((missed, 0));
+        }
+    }
+    let beyond = state.store.last_chat_event().await? - from;
+    Ok((missed, u64::try_from(beyond).unwrap_or(0)))
 }
 
 /// What subscribers receive of `event`, or nothing when what it names is gone.
@@ -208,6 +257,7 @@ async fn delivery(state: &AppState, event: &ChatEvent) -> tessera_store::Result<
         ChatEventKind::ChatThreadDeleted => json!({"threadId": thread, "deletedOn": event.at.to_rfc3339()}),
     };
     Ok(Some(Delivery {
+        seq: event.seq,
         recipients,
         name: event.kind.as_str(),
         data: data.to_string(),

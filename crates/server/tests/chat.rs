@@ -515,6 +515,8 @@ const EVENT_WAIT: Duration = Duration::from_secs(5);
 struct Events {
     response: reqwest::Response,
     buffer: String,
+    /// The `id` of the last event read.
+    last_id: Option<String>,
 }
 
 impl Events {
@@ -524,18 +526,22 @@ impl Events {
 
     /// A stream from the node `s`.
     async fn open_on(s: &Server, who: &User) -> Self {
-        let response = s
-            .client
-            .get(s.url("/chat/events"))
-            .bearer_auth(&who.token)
-            .send()
-            .await
-            .expect("the event stream opens");
+        Self::resume_on(s, who, None).await
+    }
+
+    /// A stream from the node `s`, resuming after the event `last_id` when given.
+    async fn resume_on(s: &Server, who: &User, last_id: Option<&str>) -> Self {
+        let mut request = s.client.get(s.url("/chat/events")).bearer_auth(&who.token);
+        if let Some(id) = last_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request.send().await.expect("the event stream opens");
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["content-type"], "text/event-stream");
         Self {
             response,
             buffer: String::new(),
+            last_id: None,
         }
     }
 
@@ -549,6 +555,8 @@ impl Events {
                 for line in block.lines() {
                     if let Some(v) = line.strip_prefix("event:") {
                         name = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("id:") {
+                        self.last_id = Some(v.trim().to_owned());
                     } else if let Some(v) = line.strip_prefix("data:") {
                         data.push_str(v.trim_start());
                     }
@@ -590,6 +598,15 @@ async fn events_reach_participants_only(backend: Backend) {
     c.s.send(c.s.request(Method::GET, "/chat/events").bearer_auth(&voip.token))
         .await
         .error(StatusCode::FORBIDDEN, "MissingScope");
+    for bad in ["-1", "x", "1.5"] {
+        c.s.send(
+            c.s.request(Method::GET, "/chat/events")
+                .bearer_auth(&bob.token)
+                .header("last-event-id", bad),
+        )
+        .await
+        .error(StatusCode::BAD_REQUEST, "InvalidLastEventId");
+    }
     let mut bobs = Events::open(&c, &bob).await;
     let mut sues = Events::open(&c, &sue).await;
     let mut eves = Events::open(&c, &eve).await;
@@ -702,7 +719,8 @@ async fn events_reach_participants_only_on_postgres() {
     events_reach_participants_only(Backend::Postgres).await;
 }
 
-/// Two nodes on one PostgreSQL: a message posted through one reaches a subscriber of the other.
+/// Two nodes on one PostgreSQL: a message posted through one reaches a subscriber of the other, and a subscriber
+/// resumes on either node where its stream broke off.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_cross_nodes_on_postgres() {
     let url = tokio::task::spawn_blocking(tessera_testkit::postgres_url)
@@ -751,6 +769,37 @@ async fn events_cross_nodes_on_postgres() {
     .ok(StatusCode::CREATED);
     let got = on_b.expect("chatMessageReceived").await;
     assert_eq!(got["message"]["content"]["message"], "from node A");
+
+    // Bob's stream breaks; two messages are posted meanwhile. Resuming on the other node with the last id he read,
+    // he gets both, in order, then the live ones, and nothing twice.
+    let seen = on_b.last_id.clone().expect("events carry their id");
+    drop(on_b);
+    for text in ["while away 1", "while away 2"] {
+        c.call(
+            &sue,
+            Method::POST,
+            &format!("{path}/messages"),
+            Some(json!({"content": text})),
+        )
+        .await
+        .ok(StatusCode::CREATED);
+    }
+    let mut resumed = Events::resume_on(&c.s, &bob, Some(&seen)).await;
+    for text in ["while away 1", "while away 2"] {
+        let got = resumed.expect("chatMessageReceived").await;
+        assert_eq!(got["message"]["content"]["message"], text);
+    }
+    c.call(
+        &sue,
+        Method::POST,
+        &format!("{path}/messages"),
+        Some(json!({"content": "back"})),
+    )
+    .await
+    .ok(StatusCode::CREATED);
+    let got = resumed.expect("chatMessageReceived").await;
+    assert_eq!(got["message"]["content"]["message"], "back");
+    assert_eq!(resumed.next(Duration::from_millis(500)).await, None, "no repeats");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

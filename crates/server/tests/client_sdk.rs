@@ -1,6 +1,7 @@
 //! The Rust client SDK (`tessera-client`) against a real server over HTTPS: STS and limited access tokens,
 //! identities by name, a device's `CommunicationTokenCredential` refreshing through its session, then refused
-//! once the trusted service revokes the identity, and the seed's Bob-and-Sue chat through `ChatClient`.
+//! once the trusted service revokes the identity, the seed's Bob-and-Sue chat through `ChatClient`, a device's
+//! event stream across a token expiry and a revocation, and the `bob_and_sue` example run against the server.
 
 mod common;
 
@@ -8,8 +9,9 @@ use common::{Backend, Server, face_id};
 use reqwest::StatusCode;
 use std::time::Duration;
 use tessera_client::{
-    ChatClient, ClientError, CommunicationTokenCredential, DeviceRefresher, Endpoint, IdentityClient,
-    IdentityKind, RefreshOptions, StsClient, TokenRequest,
+    ChatClient, ChatEvent, ChatEvents, ClientError, CommunicationTokenCredential, CredentialEvent,
+    DeviceRefresher, Endpoint, IdentityClient, IdentityKind, RefreshOptions, StsClient, TokenRequest,
+    refresher_fn,
 };
 
 fn endpoint(s: &Server) -> Endpoint {
@@ -216,4 +218,144 @@ async fn bob_writes_to_sue_from_his_device() {
         sue.thread(&group.id).await.unwrap_err().code(),
         Some("ThreadNotFound")
     );
+}
+
+/// The next event within a loaded machine's patience.
+async fn next_event(events: &mut ChatEvents) -> Option<Result<ChatEvent, ClientError>> {
+    tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .expect("an event within 10 s")
+}
+
+/// A device's event stream through the SDK: typed events as they happen; when the server's clock says the token
+/// expired (the device's clock says it has an hour left), the stream refreshes through the credential's
+/// trusted-service callback and resumes, losing nothing sent meanwhile; revoking the identity ends the stream with
+/// the server's reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_follows_its_threads_live_across_expiry_until_revoked() {
+    let s = Server::start(Backend::Sqlite).await;
+    let account = s.create_account(&common::communication_id("sdk-events")).await;
+    let trusted = IdentityClient::new(endpoint(&s), account.key());
+    let hour = || TokenRequest {
+        expires_in_minutes: Some(60),
+        ..TokenRequest::scopes(&["chat"])
+    };
+    // A device whose credential the trusted service refreshes.
+    let device = async |name: &str| {
+        let (identity, issued) = trusted
+            .issue_token_by_name(name, IdentityKind::Human, &hour())
+            .await
+            .unwrap();
+        let (trusted, id) = (trusted.clone(), identity.id.clone());
+        let refresher = refresher_fn(move || {
+            let (trusted, id) = (trusted.clone(), id.clone());
+            async move { Ok(trusted.issue_token(&id, &hour()).await?.token) }
+        });
+        let credential =
+            CommunicationTokenCredential::new(Some(issued.token), refresher, RefreshOptions::default());
+        (
+            identity.id,
+            credential.clone(),
+            ChatClient::new(endpoint(&s), credential),
+        )
+    };
+    let (bob_id, _, bob) = device("bob@contoso.com").await;
+    let (sue_id, sues_credential, sue) = device("sue@contoso.com").await;
+    let mut live = sue.events();
+    live.connect().await.unwrap();
+
+    let (thread, first) = bob.send_direct("sue@contoso.com", "Hi Sue").await.unwrap();
+    let Some(Ok(ChatEvent::MessageReceived { thread_id, message })) = next_event(&mut live).await else {
+        panic!("Sue hears Bob's message");
+    };
+    assert_eq!(
+        (thread_id.as_str(), message.id.as_str()),
+        (thread.as_str(), first.as_str())
+    );
+    assert_eq!(message.content.as_deref(), Some("Hi Sue"));
+    assert_eq!(message.sender.as_deref(), Some(bob_id.as_str()));
+
+    // 61 minutes pass on the server only, and Bob's device gets a new token and writes. Sue's stream is ended as
+    // expired; the SDK refreshes her token (the device's clock says it has an hour left) and resumes where the
+    // stream broke off. Whichever stream carried it, she hears Bob's message once, then her own answer.
+    let mut refreshes = sues_credential.subscribe();
+    s.clock().advance_secs(61 * 60);
+    let (_, _, bob) = device("bob@contoso.com").await;
+    let meanwhile = bob.send(&thread, "still there?", None).await.unwrap();
+    let mut heard = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            // Dropping a pending `next` loses no event.
+            tokio::select! {
+                event = live.next() => heard.push(event.expect("the stream goes on").unwrap()),
+                refreshed = refreshes.recv() => {
+                    assert!(matches!(refreshed, Ok(CredentialEvent::Refreshed(_))), "{refreshed:?}");
+                    return;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the stream refreshes its token within 10 s");
+    let answer = sue.send(&thread, "yes", None).await.unwrap();
+    while heard.len() < 2 {
+        heard.push(next_event(&mut live).await.expect("the stream goes on").unwrap());
+    }
+    let ids: Vec<&str> = heard
+        .iter()
+        .map(|event| match event {
+            ChatEvent::MessageReceived { message, .. } => message.id.as_str(),
+            other => panic!("only messages were sent: {other:?}"),
+        })
+        .collect();
+    assert_eq!(ids, [meanwhile.as_str(), answer.as_str()]);
+
+    // The trusted service revokes Sue: her stream says why, then ends.
+    trusted.revoke_tokens(&sue_id).await.unwrap();
+    let Some(Err(err)) = next_event(&mut live).await else {
+        panic!("the revocation comes as an error");
+    };
+    assert!(matches!(&err, ClientError::Refused { status: 401, .. }), "{err}");
+    assert_eq!(err.code(), Some("TokenRevoked"));
+    assert!(next_event(&mut live).await.is_none(), "then the stream ends");
+}
+
+/// `examples/bob_and_sue.rs`, as built with the tests, against a real server: every step it prints happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bob_and_sue_example_runs() {
+    let s = Server::start(Backend::Sqlite).await;
+    let account = s.create_account(&common::communication_id("sdk-example")).await;
+    let example = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(std::path::Path::parent)
+        .unwrap()
+        .join("examples/bob_and_sue");
+    assert!(example.exists(), "{} is built with the tests", example.display());
+    let ca = s.running.ca_cert.clone().expect("the test server runs TLS");
+    let out = tokio::process::Command::new(&example)
+        .env("TESSERA_URL", &s.base)
+        .env("TESSERA_CA", ca)
+        .env("TESSERA_KEY", account.key())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert!(lines[0].starts_with("Bob wrote to Sue in 19:"), "{stdout}");
+    assert!(
+        lines[1].starts_with(r#"Sue's device hears: Some("Hi Sue, lunch at noon?") from Some("8:acs:"#),
+        "{stdout}"
+    );
+    assert!(
+        lines[2].starts_with(r#"Sue reads: Some("Hi Sue, lunch at noon?")"#),
+        "{stdout}"
+    );
+    assert_eq!(lines[3], r#"Bob's device hears: Some("Noon works.")"#, "{stdout}");
 }

@@ -14,9 +14,10 @@
 use crate::error::{ApiError, ApiJson, ApiQuery};
 use crate::state::AppState;
 use crate::user_token::UserToken;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -40,15 +41,15 @@ const MAX_PAGE: u32 = 200;
 /// Largest chat request body: a message at its limit, as JSON-escaped as it may get, and its metadata.
 const MAX_CHAT_BODY_BYTES: usize = 8 * MAX_CONTENT_BYTES;
 
-/// The chat routes.
-pub fn routes() -> Router<AppState> {
+/// The chat routes; a successful change wakes this node's event tail (see [`wake_tail`]).
+pub fn routes(state: &AppState) -> Router<AppState> {
     let t = "/chat/threads/{thread}";
     // ACS action segments start with `:` (`participants/:add`).
     Router::new()
         .without_v07_checks()
         .route("/chat/threads", post(create_thread).get(list_threads))
         .route("/chat/direct", post(direct_message))
-        .route("/chat/events", get(events))
+        .route("/chat/events", get(super::chat_stream::events))
         .route(t, get(get_thread).patch(update_topic).delete(delete_thread))
         .route(&format!("{t}/messages"), post(send_message).get(list_messages))
         .route(
@@ -64,6 +65,18 @@ pub fn routes() -> Router<AppState> {
             post(send_read_receipt).get(list_read_receipts),
         )
         .layer(DefaultBodyLimit::max(MAX_CHAT_BODY_BYTES))
+        .route_layer(middleware::from_fn_with_state(state.clone(), wake_tail))
+}
+
+/// After a successful change (any chat request but a read), wakes this node's tail of the chat event log, so that
+/// the change's event goes out at once rather than at the tail's next poll.
+async fn wake_tail(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let reads = request.method() == Method::GET;
+    let response = next.run(request).await;
+    if !reads && response.status().is_success() {
+        state.chat.changed();
+    }
+    response
 }
 
 /// A chat request: a live user token, with a supported `api-version`.
@@ -1032,70 +1045,4 @@ pub async fn list_read_receipts(
         .collect();
     let path = format!("/chat/threads/{}/readReceipts", encode(thread.id.as_str()));
     Ok(skip_page(&caller, &path, skip, size, value))
-}
-
-/// How often a subscriber's token is checked again (revocation, deletion, session end, expiry).
-const RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// A subscriber's stream state.
-struct Subscriber {
-    state: AppState,
-    token: UserToken,
-    deliveries: tokio::sync::broadcast::Receiver<std::sync::Arc<crate::chat_events::Delivery>>,
-    next_check: tokio::time::Instant,
-    ended: bool,
-}
-
-/// `GET /chat/events` (Tessera's own, Server-Sent Events): the events of every thread the token's identity is in
-/// (`chatMessageReceived`, `chatMessageEdited`, `chatMessageDeleted`, `readReceiptReceived`,
-/// `typingIndicatorReceived`, `chatThreadDeleted`; `data` is JSON), from now on. The token is checked again every
-/// [`RECHECK`]: once it expires or is revoked the stream sends `tokenExpired` or `tokenRevoked` and ends. A
-/// subscriber too slow to keep up gets `lagged` with how many events it missed.
-pub async fn events(
-    State(state): State<AppState>,
-    token: UserToken,
-) -> Result<
-    axum::response::sse::Sse<
-        impl futures::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
-    >,
-    ApiError,
-> {
-    use axum::response::sse::{Event, KeepAlive, Sse};
-    chat::authorize(token.claims.scp, ChatAction::Subscribe, false)?;
-    let subscriber = Subscriber {
-        deliveries: state.chat.subscribe(),
-        state,
-        token,
-        next_check: tokio::time::Instant::now() + RECHECK,
-        ended: false,
-    };
-    let stream = futures::stream::unfold(subscriber, |mut sub| async move {
-        if sub.ended {
-            return None;
-        }
-        loop {
-            tokio::select! {
-                delivery = sub.deliveries.recv() => match delivery {
-                    Ok(d) if d.recipients.contains(&sub.token.identity.id) => {
-                        return Some((Ok(Event::default().event(d.name).data(d.data.clone())), sub));
-                    }
-                    Ok(_) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                        return Some((Ok(Event::default().event("lagged").data(missed.to_string())), sub));
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-                },
-                () = tokio::time::sleep_until(sub.next_check) => {
-                    sub.next_check += RECHECK;
-                    if let Err(e) = crate::user_token::live(&sub.state, sub.token.claims.clone()).await {
-                        sub.ended = true;
-                        let name = if e.code() == "TokenExpired" { "tokenExpired" } else { "tokenRevoked" };
-                        let data = json!({"code": e.code(), "message": e.message()}).to_string();
-                        return Some((Ok(Event::default().event(name).data(data)), sub));
-                    }
-                }
-            }
-        }
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

@@ -4,6 +4,7 @@ pub mod access;
 pub mod admin;
 pub mod bench;
 pub mod chat;
+pub mod chat_stream;
 pub mod face;
 pub mod face_lists;
 pub mod face_recognition;
