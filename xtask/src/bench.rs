@@ -468,6 +468,9 @@ fn report(points: &[Point], levels: &[Level], seconds: u64) {
             .iter()
             .filter_map(|name| rate(name, c).map(|r| format!("{name} = {:.2} x", r / noop)))
             .collect();
+        if ratios.is_empty() {
+            continue;
+        }
         println!("concurrency {c:>2}: {} HTTP floor", ratios.join(", "));
     }
     if let (Some(one), Some(noop)) = (rate(FACE_POINT, 1), rate("noop", 1)) {

@@ -9,7 +9,8 @@
 //!   of the message and its event, the tail's poll of the event log, the fan-out, the SSE write);
 //! - `flat out`: 16 senders as fast as the server answers: messages/s, and fan-out latency under that load.
 //!
-//! Both count deliveries against messages × subscribers, so a lost or lagged event shows. The load generator
+//! Both count deliveries against messages × subscribers (waiting up to [`GRACE`] after the last send for those
+//! still on their way), so a lost or lagged event shows. The load generator
 //! runs on the same machine and parses every event it receives, so at 1,000 subscribers it competes with the
 //! server for the CPU: the figures are the pair's, as a device fleet on loopback would see them.
 
@@ -30,8 +31,8 @@ const MAX_PARTICIPANTS: usize = 200;
 const PACED_RATE: u32 = 20;
 /// Senders of the flat-out point.
 pub const SENDERS: usize = 16;
-/// How long subscribers keep listening after the last send.
-const GRACE: Duration = Duration::from_secs(2);
+/// How long subscribers may keep listening after the last send for what is still on its way.
+const GRACE: Duration = Duration::from_secs(20);
 /// The Chat API version.
 const API: &str = "api-version=2024-03-07";
 /// The flat-out points' names, by level.
@@ -112,9 +113,11 @@ pub async fn levels(
         );
         // A client of its own, so that the streams do not take the senders' pooled connections.
         let streams = reqwest::Client::builder().build()?;
+        let received = Arc::new(AtomicU64::new(0));
         let mut tasks = Vec::new();
         for n in 0..subscribers {
-            tasks.push(subscribe(&streams, base, &people[n % participants].1, stamp).await?);
+            let token = &people[n % participants].1;
+            tasks.push(subscribe(&streams, base, token, stamp, received.clone()).await?);
         }
         // The paced phase.
         let started = Instant::now();
@@ -148,13 +151,17 @@ pub async fn levels(
                 .json(&serde_json::json!({"content": content('F', stamp.now())}))
         })
         .await;
-        tokio::time::sleep(GRACE).await;
+        let flat_out_sent = sends.load(Ordering::Relaxed) - flat_out.errors;
+        let expected = (paced_sent + flat_out_sent) * subscribers as u64;
+        let drained = Instant::now() + GRACE;
+        while received.load(Ordering::Relaxed) < expected && Instant::now() < drained {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let mut heard = Vec::new();
         for (stop, task) in tasks {
             stop.store(true, Ordering::Relaxed);
             heard.push(task.await.context("a subscriber task failed")??);
         }
-        let flat_out_sent = sends.load(Ordering::Relaxed) - flat_out.errors;
         levels.push(Level {
             subscribers,
             participants,
@@ -223,6 +230,7 @@ async fn subscribe(
     base: &str,
     token: &str,
     stamp: Stamp,
+    received: Arc<AtomicU64>,
 ) -> Result<(Arc<AtomicBool>, JoinHandle<Result<Heard>>)> {
     let mut response = client
         .get(format!("{base}/chat/events"))
@@ -254,6 +262,7 @@ async fn subscribe(
                     heard.lagged += 1;
                 }
                 if let Some((phase, sent)) = stamped(event) {
+                    received.fetch_add(1, Ordering::Relaxed);
                     let took = now.saturating_sub(sent);
                     match phase {
                         'P' => heard.paced.push(took),
@@ -325,7 +334,7 @@ pub fn report(levels: &[Level], noop_per_sec: Option<f64>) {
             .iter()
             .map(|l| {
                 format!(
-                    "{} subscribers = {:.2} x",
+                    "{} subscribers = {:.4} x",
                     l.subscribers,
                     l.flat_out.per_sec / noop
                 )
