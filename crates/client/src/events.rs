@@ -20,6 +20,9 @@ pub const IDLE: Duration = Duration::from_secs(45);
 /// First and longest wait between failed connection attempts.
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const LONGEST_RETRY: Duration = Duration::from_secs(30);
+/// A stream that ends sooner than this counts as a failed attempt (a server that accepts and hangs up at once
+/// is not reconnected to in a loop).
+const SHORTEST_STREAM: Duration = Duration::from_secs(5);
 
 /// One chat event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,8 +163,9 @@ pub struct ChatEvents {
     endpoint: Endpoint,
     credential: CommunicationTokenCredential,
     stream: Option<SseStream>,
-    /// The token the open stream was opened with.
+    /// The token the open stream was opened with, and when.
     token: Option<AccessToken>,
+    opened_at: Option<tokio::time::Instant>,
     last_event_id: Option<String>,
     /// The wait before the next connection attempt, after a failure.
     retry: Option<Duration>,
@@ -185,6 +189,7 @@ impl ChatEvents {
             credential,
             stream: None,
             token: None,
+            opened_at: None,
             last_event_id: None,
             retry: None,
             ended: false,
@@ -204,12 +209,21 @@ impl ChatEvents {
         Ok(())
     }
 
+    /// The open stream is over: the next attempt comes at once after a stream that lived, after a growing wait
+    /// after one that did not.
+    fn closed(&mut self) {
+        self.stream = None;
+        let lived = self.opened_at.take().map_or(Duration::ZERO, |at| at.elapsed());
+        self.retry = (lived < SHORTEST_STREAM).then(|| backoff(self.retry));
+    }
+
     /// The next event; `None` once the stream has ended for good. Cancel-safe: dropping a pending call (in a
     /// `select!`) loses no event.
     ///
-    /// A failed connection attempt comes back as an error: [`ClientError::Transport`] or a 5xx/429 refusal is
-    /// retried by the next call, after a wait that doubles from 1 s to 30 s; any other refusal (a revoked token,
-    /// a token without a chat scope) and a credential that can no longer give a token end the stream. A
+    /// A failed connection attempt comes back as an error: [`ClientError::Transport`], a 5xx/429 refusal or a
+    /// credential waiting out its refresh backoff is retried by the next call, after a wait that doubles from 1 s
+    /// to 30 s (a stream that ends within 5 s of opening counts as a failed attempt); any other refusal (a revoked
+    /// token, a token without a chat scope, a refresher's refusal) ends the stream. A
     /// `tokenRevoked` from the server ends it too, as a 401 refusal with the server's code (`TokenRevoked`,
     /// `IdentityDeleted`, `SessionEnded`, `AccountDisabled`).
     pub async fn next(&mut self) -> Option<Result<ChatEvent, ClientError>> {
@@ -224,12 +238,11 @@ impl ChatEvents {
                 match self.open().await {
                     Ok(stream) => {
                         self.stream = Some(stream);
-                        self.retry = None;
                         continue;
                     }
                     Err(e) => {
                         if retryable(&e) {
-                            self.retry = Some(self.retry.map_or(FIRST_RETRY, |w| (w * 2).min(LONGEST_RETRY)));
+                            self.retry = Some(backoff(self.retry));
                         } else {
                             self.ended = true;
                         }
@@ -238,8 +251,8 @@ impl ChatEvents {
                 }
             };
             let Some(Ok(event)) = stream.next().await else {
-                // Ended, broken or silent: reconnect (at once; a failure then waits).
-                self.stream = None;
+                // Ended, broken or silent: reconnect.
+                self.closed();
                 continue;
             };
             if !event.id.is_empty() {
@@ -248,7 +261,7 @@ impl ChatEvents {
             match event.event.as_str() {
                 "tokenExpired" => {
                     // Expired by the server's clock: the next connection refreshes, whatever the device's says.
-                    self.stream = None;
+                    self.closed();
                     if let Some(token) = self.token.take() {
                         self.credential.discard(&token).await;
                     }
@@ -295,6 +308,7 @@ impl ChatEvents {
             }
         };
         self.token = Some(token);
+        self.opened_at = Some(tokio::time::Instant::now());
         // Every chunk, keep-alives included, must come within IDLE; a silence is a broken connection.
         let watched = futures::stream::unfold(response.bytes_stream(), |mut bytes| async move {
             match tokio::time::timeout(IDLE, bytes.next()).await {
@@ -317,12 +331,17 @@ fn expired(e: &ClientError) -> bool {
     matches!(e, ClientError::Refused { status: 401, code, .. } if code == "TokenExpired")
 }
 
-/// Whether a failed connection attempt is worth another.
+/// The wait after `previous`: 1 s, doubling to 30 s.
+fn backoff(previous: Option<Duration>) -> Duration {
+    previous.map_or(FIRST_RETRY, |wait| (wait * 2).min(LONGEST_RETRY))
+}
+
+/// Whether a failed connection attempt is worth another: anything but a refusal for good (a 4xx other than 429 and
+/// an expired token). A credential waiting out its refresh backoff is retried; its refresher's refusal is not.
 fn retryable(e: &ClientError) -> bool {
     match e {
-        ClientError::Transport(_) => true,
         ClientError::Refused { status, .. } => *status >= 500 || *status == 429 || expired(e),
-        _ => false,
+        _ => true,
     }
 }
 
@@ -370,6 +389,11 @@ mod tests {
             message: String::new(),
         };
         assert!(retryable(&expired), "retried with a refreshed token");
-        assert!(!retryable(&ClientError::TokenExpired("no refresher".into())));
+        assert!(retryable(&ClientError::TokenExpired(
+            "refresh backing off".into()
+        )));
+        assert_eq!(backoff(None), FIRST_RETRY);
+        assert_eq!(backoff(Some(Duration::from_secs(16))), LONGEST_RETRY);
+        assert_eq!(backoff(Some(LONGEST_RETRY)), LONGEST_RETRY);
     }
 }
