@@ -2,10 +2,10 @@
 //!
 //! Every change of a thread appends its event in the change's own transaction (`Store::post`, …), so the log is
 //! the one source every node reads: [`tail`] polls it by `seq` every [`POLL`], and at once when this node made
-//! the change ([`ChatHub::changed`]), turns each event into what a
-//! subscriber receives (the message as the REST API shows it, a receipt, a typing notice, a deletion) with the
-//! thread's participants as recipients, and broadcasts it in process. A subscriber ([`crate::routes::chat::events`])
-//! keeps the deliveries addressed to its identity.
+//! the change ([`ChatHub::changed`]); it turns each event into what a subscriber receives (the message as the
+//! REST API shows it, a receipt, a typing notice, a deletion) with the thread's participants as recipients, and
+//! broadcasts it in process. A subscriber ([`crate::routes::chat_stream::events`]) keeps the deliveries addressed
+//! to its identity; one that resumes is given what it missed by [`replay`].
 //!
 //! PostgreSQL may make a `seq` visible after a higher one (transactions commit out of order), so the tail keeps a
 //! floor below which every `seq` was seen, re-reads above it, skips what it already delivered, and gives up on a
