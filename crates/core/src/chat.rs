@@ -439,6 +439,23 @@ pub fn authorize(scopes: ScopeSet, action: ChatAction, participant: bool) -> Res
     Ok(())
 }
 
+/// The history window a participant is admitted with, `requested` by `adder` (the participant adding it, with
+/// its own window): never wider than the adder's own, since nobody may share history it cannot read itself. A
+/// window is set once, at admission: adding someone who already participates changes nothing of theirs (the
+/// store keeps the first admission), so no participant can widen its own window or change another's.
+pub fn admitted_window(adder: Option<Timestamp>, requested: Option<Timestamp>) -> Option<Timestamp> {
+    match (adder, requested) {
+        (Some(own), Some(asked)) => Some(own.max(asked)),
+        (own, asked) => own.or(asked),
+    }
+}
+
+/// Whether a participant whose history starts at `window` (none: the whole history) may read a message created
+/// at `created_at`.
+pub fn in_window(window: Option<Timestamp>, created_at: Timestamp) -> bool {
+    window.is_none_or(|from| created_at >= from)
+}
+
 /// Only a message's sender edits or deletes it; system messages are nobody's to change.
 pub fn check_own_message(sender: Option<&str>, caller: &str) -> Result<(), DomainError> {
     if sender == Some(caller) {
@@ -454,6 +471,23 @@ mod tests {
 
     fn scopes(names: &[&str]) -> ScopeSet {
         ScopeSet::parse(names).unwrap()
+    }
+
+    #[test]
+    fn an_admitted_window_is_never_wider_than_the_adders() {
+        let (t1, t2) = (Timestamp::from_millis(1_000), Timestamp::from_millis(2_000));
+        assert_eq!(admitted_window(None, None), None, "both see everything");
+        assert_eq!(admitted_window(None, Some(t1)), Some(t1));
+        assert_eq!(
+            admitted_window(Some(t2), None),
+            Some(t2),
+            "no wider than the adder's"
+        );
+        assert_eq!(admitted_window(Some(t2), Some(t1)), Some(t2));
+        assert_eq!(admitted_window(Some(t1), Some(t2)), Some(t2), "narrower is fine");
+        assert!(in_window(None, t1));
+        assert!(in_window(Some(t1), t1) && in_window(Some(t1), t2));
+        assert!(!in_window(Some(t2), t1));
     }
 
     #[test]

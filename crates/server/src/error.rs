@@ -127,6 +127,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Conflict(what) => Self::new(StatusCode::CONFLICT, "Conflict", what),
             StoreError::NotFound(what) => Self::not_found("NotFound", what),
+            StoreError::LimitReached(what) => Self::bad_request("LimitReached", what),
             other => Self::internal(&other),
         }
     }

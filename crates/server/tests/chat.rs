@@ -60,6 +60,18 @@ impl Chat {
         self.s.send(request).await
     }
 
+    /// `participants/:add` on the thread at `thread` as `who`.
+    async fn add(&self, who: &User, thread: &str, participants: Vec<Value>) -> Resp {
+        let body = json!({ "participants": participants });
+        self.call(
+            who,
+            Method::POST,
+            &format!("{thread}/participants/:add"),
+            Some(body),
+        )
+        .await
+    }
+
     /// Follows `nextLink`s from the first page of `path` as the SDK does; returns every item.
     async fn all_pages(&self, who: &User, path: &str) -> (Vec<Value>, usize) {
         let mut items = Vec::new();
@@ -707,6 +719,129 @@ async fn events_reach_participants_only(backend: Backend) {
         .await
         .expect("the stream tells why it ends");
     assert_eq!(name, "tokenExpired");
+}
+
+/// A history window is set once, at admission, and never wider than the adder's: re-adding oneself or another
+/// changes neither window nor display name. A thread holds at most 250 participants over any number of `:add`s.
+async fn windows_hold_and_threads_are_capped(backend: Backend) {
+    let c = Chat::start(backend).await;
+    let bob = c.user("bob@contoso.com", &["chat"]).await;
+    let late = c.user("late@contoso.com", &["chat"]).await;
+    let newbie = c.user("newbie@contoso.com", &["chat"]).await;
+    let created = c
+        .call(
+            &bob,
+            Method::POST,
+            "/chat/threads",
+            Some(json!({"topic": "Windows"})),
+        )
+        .await
+        .ok(StatusCode::CREATED)
+        .json();
+    let path = thread_path(created["chatThread"]["id"].as_str().unwrap());
+    let old = c
+        .call(
+            &bob,
+            Method::POST,
+            &format!("{path}/messages"),
+            Some(json!({"content": "before"})),
+        )
+        .await
+        .ok(StatusCode::CREATED)
+        .json();
+    let old = format!("{path}/messages/{}", old["id"].as_str().unwrap());
+    c.add(
+        &bob,
+        &path,
+        vec![json!({"communicationIdentifier": ident(&late.id), "shareHistoryTime": "2100-01-01T00:00:00Z"})],
+    )
+    .await
+    .ok(StatusCode::CREATED);
+    c.call(&late, Method::GET, &old, None)
+        .await
+        .error(StatusCode::NOT_FOUND, "MessageNotFound");
+
+    // Late re-adds itself with the whole history, and Bob with a window and a new name: nothing changes.
+    c.add(&late, &path, vec![participant(&late, "Late")])
+        .await
+        .ok(StatusCode::CREATED);
+    c.add(
+        &late,
+        &path,
+        vec![
+            json!({"communicationIdentifier": ident(&bob.id), "displayName": "Mallory",
+                    "shareHistoryTime": "2100-01-01T00:00:00Z"}),
+        ],
+    )
+    .await
+    .ok(StatusCode::CREATED);
+    c.call(&late, Method::GET, &old, None)
+        .await
+        .error(StatusCode::NOT_FOUND, "MessageNotFound");
+    c.call(&bob, Method::GET, &old, None).await.ok(StatusCode::OK);
+    let (members, _) = c.all_pages(&bob, &format!("{path}/participants")).await;
+    let bobs = members
+        .iter()
+        .find(|p| p["communicationIdentifier"]["rawId"] == bob.id.as_str())
+        .expect("Bob is there");
+    assert_eq!(bobs.get("displayName"), None, "{bobs}");
+    assert_eq!(bobs.get("shareHistoryTime"), None, "{bobs}");
+    let (messages, _) = c.all_pages(&bob, &format!("{path}/messages")).await;
+    let added: Vec<_> = messages
+        .iter()
+        .filter(|m| m["type"] == "participantAdded")
+        .collect();
+    assert_eq!(added.len(), 1, "no-op adds post no message: {added:?}");
+
+    // Whom Late adds sees no more than Late does.
+    c.add(&late, &path, vec![participant(&newbie, "Newbie")])
+        .await
+        .ok(StatusCode::CREATED);
+    c.call(&newbie, Method::GET, &old, None)
+        .await
+        .error(StatusCode::NOT_FOUND, "MessageNotFound");
+
+    // 3 are in; 247 more fill the thread over two calls, and then nobody else gets in.
+    let mut crowd = Vec::new();
+    for _ in 0..248 {
+        let identity = c
+            .trusted
+            .create(None, IdentityKind::Human)
+            .await
+            .expect("an identity");
+        crowd.push(json!({"communicationIdentifier": ident(&identity.id)}));
+    }
+    let last = crowd.pop().unwrap();
+    let too_many: Vec<Value> = (0..251).map(|_| crowd[0].clone()).collect();
+    c.add(&bob, &path, too_many)
+        .await
+        .error(StatusCode::BAD_REQUEST, "TooManyParticipants");
+    c.add(&bob, &path, crowd[..200].to_vec())
+        .await
+        .ok(StatusCode::CREATED);
+    c.add(&bob, &path, crowd[200..].to_vec())
+        .await
+        .ok(StatusCode::CREATED);
+    let (members, _) = c.all_pages(&bob, &format!("{path}/participants")).await;
+    assert_eq!(members.len(), 250);
+    c.add(&bob, &path, vec![last])
+        .await
+        .error(StatusCode::BAD_REQUEST, "TooManyParticipants");
+    c.add(&bob, &path, vec![participant(&late, "Late")])
+        .await
+        .ok(StatusCode::CREATED);
+    let (members, _) = c.all_pages(&bob, &format!("{path}/participants")).await;
+    assert_eq!(members.len(), 250, "a full thread stays full");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_hold_and_threads_are_capped_on_sqlite() {
+    windows_hold_and_threads_are_capped(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_hold_and_threads_are_capped_on_postgres() {
+    windows_hold_and_threads_are_capped(Backend::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,9 @@ pub enum StoreError {
     /// The row to change does not exist.
     #[error("not found: {0}")]
     NotFound(String),
+    /// The write would pass a limit the store keeps (the message says which); nothing was written.
+    #[error("limit reached: {0}")]
+    LimitReached(String),
     /// Stored data does not decode into domain values.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),

@@ -77,7 +77,7 @@ pub enum ThreadChange {
     None,
     /// The topic.
     Topic(String),
-    /// Adds these participants (or updates those already there).
+    /// Adds these participants (those already there keep their admission; the thread's cap holds).
     AddParticipants(Vec<Participant>),
     /// Removes this participant.
     RemoveParticipant(IdentityId),

@@ -1034,7 +1034,7 @@ impl Store for SqliteStore {
             }
             return Err(e);
         }
-        upsert_participants(&mut tx, &thread.id, participants, thread.created_at).await?;
+        add_participants(&mut tx, &thread.id, participants, thread.created_at).await?;
         tx.commit().await?;
         Ok(thread.clone())
     }
@@ -1487,8 +1487,10 @@ async fn with_face_ids(
     Ok(persons)
 }
 
-/// Adds `participants` to `thread` (or updates the display name and history of those already in it).
-async fn upsert_participants(
+/// Adds `participants` to `thread`; one already in it keeps its admission (display name and history window:
+/// see `tessera_core::chat::admitted_window`). `LimitReached` if the thread would pass
+/// [`MAX_PARTICIPANTS`](tessera_core::chat::MAX_PARTICIPANTS).
+async fn add_participants(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     thread: &ThreadId,
     participants: &[Participant],
@@ -1498,8 +1500,7 @@ async fn upsert_participants(
         sqlx::query(
             "INSERT INTO chat_participants (thread_id, identity_id, display_name, share_history_from, added_at)
              VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (thread_id, identity_id) DO UPDATE
-             SET display_name = excluded.display_name, share_history_from = excluded.share_history_from",
+             ON CONFLICT (thread_id, identity_id) DO NOTHING",
         )
         .bind(thread.as_str())
         .bind(p.identity.as_str())
@@ -1508,6 +1509,16 @@ async fn upsert_participants(
         .bind(now.millis())
         .execute(&mut **tx)
         .await?;
+    }
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chat_participants WHERE thread_id = $1")
+        .bind(thread.as_str())
+        .fetch_one(&mut **tx)
+        .await?;
+    if usize::try_from(count).unwrap_or(usize::MAX) > tessera_core::chat::MAX_PARTICIPANTS {
+        return Err(StoreError::LimitReached(format!(
+            "a thread has at most {} participants",
+            tessera_core::chat::MAX_PARTICIPANTS
+        )));
     }
     Ok(())
 }
@@ -1529,7 +1540,7 @@ async fn apply_change(
                 .await?;
         }
         ThreadChange::AddParticipants(participants) => {
-            upsert_participants(tx, thread, participants, now).await?;
+            add_participants(tx, thread, participants, now).await?;
         }
         ThreadChange::RemoveParticipant(identity) => {
             let done = sqlx::query("DELETE FROM chat_participants WHERE thread_id = $1 AND identity_id = $2")

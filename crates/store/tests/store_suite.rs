@@ -143,6 +143,7 @@ suite!(
     list_faces_page_and_cascade,
     chat_threads_create_once_and_list_by_activity,
     chat_posts_number_messages_and_apply_changes,
+    chat_admissions_are_kept_and_the_thread_cap_holds,
     chat_messages_edit_delete_page_and_receipts,
     chat_changes_append_their_events,
 );
@@ -2162,6 +2163,78 @@ async fn chat_posts_number_messages_and_apply_changes(db: Db) {
             .await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+/// Adding someone already in a thread keeps their first admission (window and display name), and the cap counts
+/// the whole thread, not one request: the add that would pass it writes nothing, not even its message.
+async fn chat_admissions_are_kept_and_the_thread_cap_holds(db: Db) {
+    let store = db.store.as_ref();
+    let a = comm_account(store, "chat-cap").await;
+    let thread = new_thread(&a, 30, 1, T0);
+    let sue = Participant {
+        share_history_from: Some(T0.plus_secs(10)),
+        ..joining(&a, 2, "Sue")
+    };
+    store
+        .create_thread(&thread, &[joining(&a, 1, "Bob"), sue.clone()], None)
+        .await
+        .unwrap();
+    let add = |people: Vec<Participant>| {
+        let message = NewMessage {
+            kind: MessageType::ParticipantAdded,
+            sender: None,
+            sender_display_name: None,
+            content: MessageContent {
+                participants: people.clone(),
+                ..MessageContent::default()
+            },
+            metadata: Default::default(),
+        };
+        (ThreadChange::AddParticipants(people), message)
+    };
+    let (change, message) = add(vec![joining(&a, 2, "Mallory")]);
+    store
+        .post(&thread.id, &change, &message, T0.plus_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.participant(&thread.id, &sue.identity).await.unwrap(),
+        Some(sue.clone()),
+        "a re-add neither widens the window nor renames"
+    );
+
+    let cap = tessera_core::chat::MAX_PARTICIPANTS as u128;
+    let batch = |from: u128, to: u128| (from..to).map(|n| joining(&a, n, "x")).collect::<Vec<_>>();
+    let (change, message) = add(batch(100, 100 + cap - 3));
+    store
+        .post(&thread.id, &change, &message, T0.plus_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.participants(&thread.id, 0, 1000).await.unwrap().len() as u128,
+        cap - 1
+    );
+    let before = store.messages(&thread.id, None, None, 100).await.unwrap();
+    let (change, message) = add(batch(1000, 1002));
+    assert!(matches!(
+        store.post(&thread.id, &change, &message, T0.plus_secs(3)).await,
+        Err(StoreError::LimitReached(_))
+    ));
+    assert_eq!(store.messages(&thread.id, None, None, 100).await.unwrap(), before);
+    assert_eq!(
+        store.participant(&thread.id, &member(&a, 1000)).await.unwrap(),
+        None
+    );
+    let (change, message) = add(batch(1000, 1001));
+    store
+        .post(&thread.id, &change, &message, T0.plus_secs(4))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.participants(&thread.id, 0, 1000).await.unwrap().len() as u128,
+        cap,
+        "the last seat is taken"
+    );
 }
 
 async fn chat_messages_edit_delete_page_and_receipts(db: Db) {

@@ -531,10 +531,11 @@ async fn post_system(
         .map_err(gone_as_not_found)
 }
 
-/// A thread or message deleted meanwhile is a 404 like any missing one.
+/// A thread or message deleted meanwhile is a 404 like any missing one; a full thread is `TooManyParticipants`.
 fn gone_as_not_found(e: StoreError) -> ApiError {
     match e {
         StoreError::NotFound(what) => ApiError::not_found("NotFound", format!("{what} does not exist")),
+        StoreError::LimitReached(_) => too_many_participants(),
         other => other.into(),
     }
 }
@@ -901,18 +902,33 @@ pub struct AddBody {
 }
 
 /// `POST /chat/threads/{id}/participants/:add`: 201 `{}` or `{"invalidParticipants"}`, with a
-/// `participantAdded` message.
+/// `participantAdded` message naming those who were not in the thread yet. Someone already in it keeps their
+/// display name and history window (answered as a success without change, as ACS does); a newcomer's window is
+/// never wider than the caller's own ([`chat::admitted_window`]); a thread holds at most [`MAX_PARTICIPANTS`]
+/// (400 `TooManyParticipants`, nothing added).
 pub async fn add_participants(
     State(state): State<AppState>,
     caller: Chat,
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<AddBody>,
 ) -> Result<Response, ApiError> {
-    let thread = caller.thread(&state, &raw, ChatAction::AddParticipants).await?;
-    if body.participants.is_empty() || body.participants.len() >= MAX_PARTICIPANTS {
+    let (thread, me) = caller
+        .thread_and_me(&state, &raw, ChatAction::AddParticipants)
+        .await?;
+    if body.participants.is_empty() || body.participants.len() > MAX_PARTICIPANTS {
         return Err(too_many_participants());
     }
-    let (admitted, refused) = admit(&state, &caller, &body.participants).await?;
+    let own_window = me.and_then(|p| p.share_history_from);
+    let (mut admitted, refused) = admit(&state, &caller, &body.participants).await?;
+    let mut newcomers = Vec::with_capacity(admitted.len());
+    for mut p in admitted.drain(..) {
+        let known = newcomers.iter().any(|n: &Participant| n.identity == p.identity);
+        if !known && state.store.participant(&thread.id, &p.identity).await?.is_none() {
+            p.share_history_from = chat::admitted_window(own_window, p.share_history_from);
+            newcomers.push(p);
+        }
+    }
+    let admitted = newcomers;
     if !admitted.is_empty() {
         let content = MessageContent {
             participants: admitted.clone(),
