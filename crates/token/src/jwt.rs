@@ -5,9 +5,10 @@
 //! cannot produce the SDK-safe payload encoding (see `payload`). Verification of the signature and of `iss`/`aud`
 //! is `jsonwebtoken`'s; this module adds the checks it does not make: the header is parsed first so that `alg`
 //! other than ES256 (`none` included) and `crit` are refused, `typ` must be the expected type's, the `kid` must
-//! be published, and `exp`/`nbf` are checked against a `now` passed in.
+//! be published, the signature must be low-s (`low_s`), and `exp`/`nbf` are checked against a `now` passed in.
 
 use crate::error::TokenError;
+use crate::low_s;
 use crate::payload::encode_segment;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::EcdsaKeyPair;
@@ -61,8 +62,11 @@ pub(crate) fn sign<C: Serialize>(
     let sig = pair
         .sign(rng, token.as_bytes())
         .map_err(|_| TokenError::Crypto("sign"))?;
+    let mut sig: [u8; low_s::SIGNATURE_LEN] =
+        sig.as_ref().try_into().map_err(|_| TokenError::Crypto("sign"))?;
+    low_s::canonicalize(&mut sig);
     token.push('.');
-    URL_SAFE_NO_PAD.encode_string(sig.as_ref(), &mut token);
+    URL_SAFE_NO_PAD.encode_string(sig, &mut token);
     Ok(token)
 }
 
@@ -94,6 +98,14 @@ pub(crate) fn verify<'k, C: TokenType>(
         .as_deref()
         .and_then(key_for)
         .ok_or(TokenError::UnknownKey)?;
+
+    let signature = token.rsplit('.').next().unwrap_or_default();
+    let canonical = URL_SAFE_NO_PAD
+        .decode(signature)
+        .is_ok_and(|signature| low_s::is_canonical(&signature));
+    if !canonical {
+        return Err(TokenError::BadSignature);
+    }
 
     let mut validation = Validation::new(Algorithm::ES256);
     validation.validate_exp = false;

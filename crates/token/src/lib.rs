@@ -10,6 +10,7 @@ pub mod error;
 pub mod jwks;
 pub mod jwt;
 pub mod keys;
+mod low_s;
 mod payload;
 
 pub use error::TokenError;
