@@ -5,7 +5,8 @@
 //! `Authorization: HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature=<base64>`.
 //!
 //! The SDKs differ in what they sign, so the verifier accepts the variants they produce, and nothing else:
-//! - path: the raw request-target as received, or its percent-decoded form (Python's async client);
+//! - path: the raw request-target as received, or that with its path percent-decoded (Python's async client);
+//!   the query is never decoded, so `?name=a%26kind%3Dbot` cannot stand for a signature over `?name=a&kind=bot`;
 //! - host: the `Host` header, with a trailing `/` (Python with an endpoint ending in `/`), and with the default
 //!   port removed or added (JS drops `:443`/`:80`);
 //! - the body hash must be the SHA-256 of the bytes received, and `x-ms-date` within [`MAX_SKEW_SECS`] of now.
@@ -129,7 +130,7 @@ pub fn verify(req: &SignedRequest<'_>, keys: &[&[u8]], now: Timestamp) -> Result
     if hash != content_hash(req.body) {
         return Err(HmacError::ContentHashMismatch);
     }
-    let decoded = percent_decode(req.path_and_query);
+    let decoded = with_decoded_path(req.path_and_query);
     let paths: Vec<&str> = std::iter::once(req.path_and_query)
         .chain(decoded.as_deref())
         .collect();
@@ -201,32 +202,24 @@ fn host_variants(host: &str, tls: bool) -> Vec<String> {
     bases.iter().flat_map(|h| [h.clone(), format!("{h}/")]).collect()
 }
 
-/// The percent-decoded form of `s`, if it differs and decodes to UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    if !s.contains('%') {
+/// `path_and_query` with its path percent-decoded and its query as sent, if that differs and decodes to UTF-8.
+fn with_decoded_path(path_and_query: &str) -> Option<String> {
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (path_and_query, None),
+    };
+    if !path.contains('%') {
         return None;
     }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
-        match (
-            bytes[i],
-            bytes.get(i + 1).and_then(|b| hex(*b)),
-            bytes.get(i + 2).and_then(|b| hex(*b)),
-        ) {
-            (b'%', Some(h), Some(l)) => {
-                out.push(u8::try_from(h * 16 + l).ok()?);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
+    let mut decoded = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .ok()?
+        .into_owned();
+    if let Some(query) = query {
+        decoded.push('?');
+        decoded.push_str(query);
     }
-    String::from_utf8(out).ok()
+    Some(decoded)
 }
 
 #[cfg(test)]
@@ -322,6 +315,25 @@ mod tests {
             let a = auth(&sign(&key, "POST", signed_path, DATE, signed_host, EMPTY_HASH));
             let req = request(raw, host_header, b"", EMPTY_HASH, &a);
             assert_eq!(verify(&req, &[&key], now()), Ok(0), "{signed_host} {signed_path}");
+        }
+    }
+
+    #[test]
+    fn only_the_path_is_percent_decoded() {
+        let key = key();
+        let raw = "/identities/8%3Aacs%3Ax?name=a%26kind%3Dbot&api-version=2023-10-01";
+        let decoded_path = "/identities/8:acs:x?name=a%26kind%3Dbot&api-version=2023-10-01";
+        let decoded_query = "/identities/8%3Aacs%3Ax?name=a&kind=bot&api-version=2023-10-01";
+        let decoded_both = "/identities/8:acs:x?name=a&kind=bot&api-version=2023-10-01";
+        for (signed, expected) in [
+            (raw, Ok(0)),
+            (decoded_path, Ok(0)),
+            (decoded_query, Err(HmacError::BadSignature)),
+            (decoded_both, Err(HmacError::BadSignature)),
+        ] {
+            let a = auth(&sign(&key, "POST", signed, DATE, "localhost", EMPTY_HASH));
+            let req = request(raw, "localhost", b"", EMPTY_HASH, &a);
+            assert_eq!(verify(&req, &[&key], now()), expected, "{signed}");
         }
     }
 
