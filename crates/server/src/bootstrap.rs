@@ -41,6 +41,36 @@ pub fn master_key(config: &Config) -> Result<MasterKey, StartError> {
     })
 }
 
+/// Makes `dir` a directory only its owner may enter (0700): created so, or narrowed if it exists with group or
+/// other access (it holds the database, the master key and the TLS key). Never widened; a directory this process
+/// may not narrow is a start-up error.
+pub fn private_dir(dir: &Path) -> Result<(), StartError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if !dir.is_dir() {
+        return std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| StartError(format!("cannot create the directory {}: {e}", dir.display())));
+    }
+    let mode = std::fs::metadata(dir)
+        .map_err(|e| StartError(format!("cannot read {}: {e}", dir.display())))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 == 0 {
+        return Ok(());
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700)).map_err(|e| {
+        StartError(format!(
+            "{} is open to other users (mode {mode:03o}) and cannot be made private: {e}; run `chmod 700` on it",
+            dir.display()
+        ))
+    })?;
+    tracing::warn!(dir = %dir.display(), was = format!("{mode:03o}"), "narrowed to owner-only access");
+    Ok(())
+}
+
 /// Writes `contents` to a new file readable only by its owner.
 pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), StartError> {
     use std::os::unix::fs::OpenOptionsExt;

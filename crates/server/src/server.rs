@@ -57,7 +57,7 @@ impl Running {
 /// Opens everything and starts listening; returns once the socket is bound.
 pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    create_private_dir(&config.data_dir)?;
+    bootstrap::private_dir(&config.data_dir)?;
     let store = tessera_store::open(&config.database_url).await.map_err(|e| {
         StartError(format!(
             "cannot open the database {}: {e}",
@@ -131,18 +131,6 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
         maintenance,
         chat_events,
     })
-}
-
-fn create_private_dir(dir: &std::path::Path) -> Result<(), StartError> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| StartError(format!("cannot create the data directory {}: {e}", dir.display())))
 }
 
 /// How often expired face ids (and their templates) are deleted.

@@ -3,7 +3,7 @@
 //! written anywhere: once the server certificate is signed it is dropped, so nobody can later mint another
 //! certificate under the CA that clients were told to trust. (Delete the directory to start over.)
 
-use crate::bootstrap::{StartError, write_private};
+use crate::bootstrap::{StartError, private_dir, write_private};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
@@ -29,10 +29,10 @@ pub fn ensure_local_ca(dir: &Path, names: &[String]) -> Result<LocalCa, StartErr
         server_cert: dir.join("server.pem"),
         server_key: dir.join("server.key"),
     };
+    private_dir(dir)?;
     if files.server_cert.exists() && files.server_key.exists() && files.ca_cert.exists() {
         return Ok(files);
     }
-    std::fs::create_dir_all(dir).map_err(|e| StartError(format!("cannot create {}: {e}", dir.display())))?;
     let fail = |e: rcgen::Error| StartError(format!("cannot generate TLS certificates: {e}"));
 
     let ca_key = KeyPair::generate().map_err(fail)?;

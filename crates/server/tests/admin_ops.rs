@@ -676,3 +676,38 @@ async fn communication_keys_are_sealed_and_come_with_a_connection_string() {
     );
     assert_eq!(open(&state.store.access_keys().await.unwrap()[0]), new_key);
 }
+
+/// The data directory, the TLS directory and the SQLite files are their owner's alone: so created, and narrowed
+/// when an earlier start or an operator left them open (the umask here is the usual 022).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_directory_and_the_database_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &std::path::Path| std::fs::metadata(path).expect("exists").permissions().mode() & 0o777;
+    let open_up = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    };
+    let fresh = tempfile::tempdir().expect("temporary directory");
+    let opened = tempfile::tempdir().expect("temporary directory");
+    open_up(opened.path(), 0o755);
+    std::fs::create_dir(opened.path().join("tls")).expect("mkdir");
+    open_up(&opened.path().join("tls"), 0o755);
+    std::fs::write(opened.path().join("tessera.db"), b"").expect("an empty database");
+    open_up(&opened.path().join("tessera.db"), 0o644);
+
+    for dir in [fresh, opened] {
+        let s = Server::start_in(dir, Options::default()).await;
+        s.create_account(&face_id("private")).await;
+        let root = s.dir.path();
+        assert_eq!(mode(root), 0o700, "{}", root.display());
+        assert_eq!(mode(&root.join("tls")), 0o700);
+        assert_eq!(mode(&root.join("tls/server.key")), 0o600);
+        for file in [
+            "tessera.db",
+            "tessera.db-wal",
+            "tessera.db-shm",
+            "tessera.db.lock",
+        ] {
+            assert_eq!(mode(&root.join(file)), 0o600, "{file}");
+        }
+    }
+}

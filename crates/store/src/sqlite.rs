@@ -59,6 +59,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        private_files(options.get_filename())?;
         let process_lock = lock_database(options.get_filename())?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
@@ -93,8 +94,40 @@ impl SqliteStore {
     }
 }
 
+/// Makes the database and its companions (`-wal`, `-shm`, `.lock`) owner-only (0600): the database is created so
+/// before SQLite opens it, and SQLite gives the write-ahead log and shared memory the database's mode; files left
+/// more open by an earlier version or an operator are narrowed. They hold chat, face templates and the audit log.
+fn private_files(path: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
+        return Ok(());
+    }
+    let failed =
+        |what: &str, e: std::io::Error| StoreError::Config(format!("cannot {what} {}: {e}", path.display()));
+    File::options()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| failed("create", e))?;
+    for suffix in ["", "-wal", "-shm", ".lock"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        let Ok(metadata) = std::fs::metadata(&file) else {
+            continue;
+        };
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode & 0o600))
+                .map_err(|e| failed("make private", e))?;
+        }
+    }
+    Ok(())
+}
+
 /// Takes the exclusive process lock of a database file (none for in-memory databases).
 fn lock_database(path: &std::path::Path) -> Result<Option<Arc<File>>> {
+    use std::os::unix::fs::OpenOptionsExt;
     if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
         return Ok(None);
     }
@@ -103,6 +136,7 @@ fn lock_database(path: &std::path::Path) -> Result<Option<Arc<File>>> {
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(&lock_path)
         .map_err(|e| StoreError::Config(format!("cannot open {lock_path}: {e}")))?;
     match file.try_lock() {

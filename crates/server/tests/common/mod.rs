@@ -266,7 +266,8 @@ impl Server {
         Self::start_in(tempfile::tempdir().expect("temporary directory"), options).await
     }
 
-    async fn start_in(dir: tempfile::TempDir, options: Options) -> Self {
+    /// A server with `options`, with `dir` as its data directory.
+    pub async fn start_in(dir: tempfile::TempDir, options: Options) -> Self {
         install_crypto();
         let database_url = options
             .database_url
