@@ -103,6 +103,12 @@ pub struct Account {
     pub isv: Option<IsvGrant>,
     /// A disabled account cannot authenticate, issue, or be the target of a limited access token.
     pub disabled: bool,
+    /// The latest time the account was disabled: every token naming it (STS, limited access, user) issued at or
+    /// before that second stays dead when it is enabled again.
+    pub tokens_revoked_at: Option<Timestamp>,
+    /// The latest time the account was cut off as an ISV: the limited access tokens it issued at or before that
+    /// second stay dead when it is granted again.
+    pub isv_tokens_revoked_at: Option<Timestamp>,
     /// Creation time.
     pub created_at: Timestamp,
 }
@@ -118,6 +124,25 @@ impl Account {
         !self.disabled && self.isv.is_some_and(|g| g.cut_off_at.is_none())
     }
 
+    /// Whether a token naming this account and issued at `iat` (seconds) predates its latest disable. Tokens
+    /// carry whole seconds, so a token of the revocation's own second counts as before it (fail closed).
+    pub fn revoked_token(&self, iat: i64) -> bool {
+        issued_by(self.tokens_revoked_at, iat)
+    }
+
+    /// Whether a limited access token this account issued as an ISV at `iat` predates its latest cut-off or
+    /// disable.
+    pub fn revoked_isv_token(&self, iat: i64) -> bool {
+        self.revoked_token(iat) || issued_by(self.isv_tokens_revoked_at, iat)
+    }
+
+    /// The earliest time at which a token issued now outlives every revocation so far: the second after the
+    /// latest one. Re-enabling or re-granting waits for it, so no token minted after either is born dead.
+    pub fn revocations_settle_at(&self) -> Option<Timestamp> {
+        let latest = self.tokens_revoked_at.max(self.isv_tokens_revoked_at)?;
+        Some(Timestamp::from_secs(latest.secs() + 1))
+    }
+
     /// The flags this account may grant right now: its ISV flags that it still holds itself.
     pub fn grantable_flags(&self) -> FlagSet {
         match self.isv {
@@ -125,4 +150,9 @@ impl Account {
             _ => FlagSet::EMPTY,
         }
     }
+}
+
+/// Whether `iat` (seconds) is at or before `revoked_at`'s second.
+fn issued_by(revoked_at: Option<Timestamp>, iat: i64) -> bool {
+    revoked_at.is_some_and(|at| iat <= at.secs())
 }

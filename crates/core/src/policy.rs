@@ -95,6 +95,9 @@ pub enum DenyReason {
     FlagNotInToken,
     /// The issuing ISV is unknown, disabled or cut off.
     IsvNotActive,
+    /// The token was issued before the latest disable of its account or of its ISV, or before the ISV's latest
+    /// cut-off: re-enabling or re-granting does not revive it.
+    TokenRevoked,
     /// The ISV may no longer grant this flag.
     IsvMayNotGrant,
 }
@@ -109,6 +112,7 @@ impl DenyReason {
             Self::TokenForOtherAccount => "TokenForOtherAccount",
             Self::FlagNotInToken => "FlagNotInToken",
             Self::IsvNotActive => "IsvNotActive",
+            Self::TokenRevoked => "TokenRevoked",
             Self::IsvMayNotGrant => "IsvMayNotGrant",
         }
     }
@@ -124,6 +128,10 @@ impl DenyReason {
             Self::TokenForOtherAccount => "the LimitedAccessToken was issued for another account".into(),
             Self::FlagNotInToken => format!("the LimitedAccessToken does not grant {flag}"),
             Self::IsvNotActive => "the ISV that issued the LimitedAccessToken is no longer active".into(),
+            Self::TokenRevoked => {
+                "the LimitedAccessToken was issued before its account or its ISV was last disabled or cut off"
+                    .into()
+            }
             Self::IsvMayNotGrant => {
                 format!("the ISV that issued the LimitedAccessToken may no longer grant {flag}")
             }
@@ -155,6 +163,9 @@ pub fn decide(
     if token.is_some_and(|t| t.claims.sub != caller.resource_id) {
         return Err(DenyReason::TokenForOtherAccount);
     }
+    if token.is_some_and(|t| caller.revoked_token(t.claims.iat)) {
+        return Err(DenyReason::TokenRevoked);
+    }
     if caller.approved_flags.contains(flag) {
         return Ok(Grant::OwnApproval);
     }
@@ -167,6 +178,9 @@ pub fn decide(
     let isv = isv
         .filter(|a| a.resource_id == claims.isv && a.is_active_isv())
         .ok_or(DenyReason::IsvNotActive)?;
+    if isv.revoked_isv_token(claims.iat) {
+        return Err(DenyReason::TokenRevoked);
+    }
     if !isv.grantable_flags().contains(flag) {
         return Err(DenyReason::IsvMayNotGrant);
     }
@@ -219,6 +233,8 @@ mod tests {
             approved_flags: approved,
             isv: None,
             disabled: false,
+            tokens_revoked_at: None,
+            isv_tokens_revoked_at: None,
             created_at: Timestamp::from_secs(0),
         }
     }
@@ -248,6 +264,51 @@ mod tests {
             exp: 60,
             jti: "j1".into(),
         }
+    }
+
+    /// A re-grant or re-enable brings back the standing, not the tokens issued before the revocation.
+    #[test]
+    fn tokens_issued_before_a_revocation_stay_dead() {
+        let (client, isv) = (face("client1", FlagSet::EMPTY), isv(flags(&[FaceIdentification])));
+        let at = |iat| LimitedAccessClaims {
+            iat,
+            ..token(&client, &isv, flags(&[FaceIdentification]))
+        };
+        let (before, same_second, after) = (at(99), at(100), at(101));
+        let revoked = Some(Timestamp::from_millis(100_400));
+        let decided = |claims: &LimitedAccessClaims, client: &Account, isv: &Account| {
+            decide(
+                FaceIdentification,
+                client,
+                Some(TokenEvidence {
+                    claims,
+                    isv: Some(isv),
+                }),
+            )
+            .map(|_| ())
+        };
+
+        let mut regranted = isv.clone();
+        regranted.isv_tokens_revoked_at = revoked;
+        let mut reenabled_isv = isv.clone();
+        reenabled_isv.tokens_revoked_at = revoked;
+        let mut reenabled_client = client.clone();
+        reenabled_client.tokens_revoked_at = revoked;
+        for (client, isv) in [
+            (&client, &regranted),
+            (&client, &reenabled_isv),
+            (&reenabled_client, &isv),
+        ] {
+            assert_eq!(decided(&before, client, isv), Err(DenyReason::TokenRevoked));
+            assert_eq!(decided(&same_second, client, isv), Err(DenyReason::TokenRevoked));
+            assert_eq!(decided(&after, client, isv), Ok(()));
+        }
+        assert_eq!(regranted.revocations_settle_at(), Some(Timestamp::from_secs(101)));
+        assert_eq!(isv.revocations_settle_at(), None);
+        // The client's own approval does not excuse a revoked token it presents.
+        let mut approved = reenabled_client.clone();
+        approved.approved_flags = flags(&[FaceIdentification]);
+        assert_eq!(decided(&before, &approved, &isv), Err(DenyReason::TokenRevoked));
     }
 
     #[test]

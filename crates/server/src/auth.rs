@@ -168,6 +168,13 @@ pub(crate) async fn authenticate(headers: &HeaderMap, state: &AppState) -> Resul
         let account = state.store.account(&claims.sub).await?.ok_or_else(|| {
             ApiError::unauthorized("InvalidCredentials", "the token's account no longer exists")
         })?;
+        // A disabled account is refused by `admit`; one enabled again does not revive what it had issued.
+        if !account.disabled && account.revoked_token(claims.iat) {
+            return Err(ApiError::unauthorized(
+                "TokenRevoked",
+                "the bearer token was issued before its account was last disabled",
+            ));
+        }
         return Ok(Caller {
             account,
             credential: Credential::StsToken(claims.jti),

@@ -149,6 +149,12 @@ pub async fn live(state: &AppState, claims: UserClaims) -> Result<UserToken, Api
         .await?
         .filter(|a| a.id == identity.id.account() && !a.disabled)
         .ok_or_else(|| refused("AccountDisabled", "the token's account is disabled or gone"))?;
+    if account.revoked_token(claims.iat) {
+        return Err(refused(
+            "TokenRevoked",
+            "the token was issued before its account was last disabled",
+        ));
+    }
     Ok(UserToken {
         claims,
         identity,

@@ -845,6 +845,20 @@ async fn refresh_never_outlives_revocation_or_deletion(backend: Backend) {
         .await
         .error(StatusCode::UNAUTHORIZED, "IdentityDeleted");
 
+    // Disabling and enabling the account again does not revive its tokens, nor the sessions behind them; a token
+    // issued afterwards works.
+    let paused = c.new_id().await;
+    let (token, secret) = open(paused.clone()).await;
+    c.server.disable(&c.a.rid).await;
+    c.server.enable(&c.a.rid).await;
+    c.refresh(&token, json!({"refreshToken": secret}))
+        .await
+        .error(StatusCode::UNAUTHORIZED, "TokenRevoked");
+    let (token, secret) = open(paused).await;
+    c.refresh(&token, json!({"refreshToken": secret}))
+        .await
+        .ok(StatusCode::OK);
+
     // An expired token cannot be refreshed, even inside its session.
     let late = c.new_id().await;
     let (token, secret) = open(late).await;

@@ -22,6 +22,7 @@ on_both_backends!(
     gate_invariants,
     isv_audit_view,
     key_rotation,
+    revocations_outlive_re_grants_and_re_enables,
 );
 
 /// The ISV, a Face client and a Communication account, as in the flow.
@@ -1283,4 +1284,49 @@ async fn key_rotation(backend: Backend) {
         .await
         .error(StatusCode::UNAUTHORIZED, "MissingCredentials");
     s.verify_audit_chain(1000).await;
+}
+
+/// Re-granting a cut-off ISV or enabling a disabled account restores its standing, not the tokens issued before:
+/// those stay dead (`TokenRevoked`), and tokens issued afterwards work at once.
+async fn revocations_outlive_re_grants_and_re_enables(backend: Backend) {
+    let s = Server::start(backend).await;
+    let Cast { isv, client, .. } = cast(&s).await;
+    let before_cut_off = s.lat(&isv, &client, &[ID]).await;
+    s.check(client.key(), ID, Some(&before_cut_off))
+        .await
+        .ok(StatusCode::OK);
+    s.cut_off(&isv.rid).await;
+    s.make_isv(&isv.rid, &[ID]).await;
+    s.check(client.key(), ID, Some(&before_cut_off))
+        .await
+        .error(StatusCode::FORBIDDEN, "TokenRevoked");
+    let after_re_grant = s.lat(&isv, &client, &[ID]).await;
+    s.check(client.key(), ID, Some(&after_re_grant))
+        .await
+        .ok(StatusCode::OK);
+
+    // The ISV's own disable kills what it issued; the client's kills what names it, and its STS tokens.
+    s.disable(&isv.rid).await;
+    s.enable(&isv.rid).await;
+    s.check(client.key(), ID, Some(&after_re_grant))
+        .await
+        .error(StatusCode::FORBIDDEN, "TokenRevoked");
+    let lat = s.lat(&isv, &client, &[ID]).await;
+    let sts = s.sts_token(client.key()).await;
+    s.check_bearer(&sts, ID, Some(&lat)).await.ok(StatusCode::OK);
+    s.disable(&client.rid).await;
+    s.check_bearer(&sts, ID, Some(&lat))
+        .await
+        .error(StatusCode::FORBIDDEN, "AccountDisabled");
+    s.enable(&client.rid).await;
+    s.check_bearer(&sts, ID, None)
+        .await
+        .error(StatusCode::UNAUTHORIZED, "TokenRevoked");
+    s.check(client.key(), ID, Some(&lat))
+        .await
+        .error(StatusCode::FORBIDDEN, "TokenRevoked");
+    let sts = s.sts_token(client.key()).await;
+    let lat = s.lat(&isv, &client, &[ID]).await;
+    s.check_bearer(&sts, ID, Some(&lat)).await.ok(StatusCode::OK);
+    s.verify_audit_chain(100).await;
 }

@@ -161,14 +161,17 @@ impl Store for PgStore {
             )
             .bind(rows::flags_to_db(*flags)),
             AccountChange::Isv(grant) => sqlx::query(
-                "UPDATE accounts SET isv_flags = $1, isv_cut_off_at = $2, updated_at = $3 WHERE id = $4 RETURNING *",
+                "UPDATE accounts SET isv_flags = $1, isv_cut_off_at = $2, \
+                 isv_tokens_revoked_at = COALESCE($2, isv_tokens_revoked_at), updated_at = $3 WHERE id = $4 RETURNING *",
             )
             .bind(grant.map(|g| rows::flags_to_db(g.flags)))
             .bind(grant.and_then(|g| g.cut_off_at).map(Timestamp::millis)),
-            AccountChange::Disabled(disabled) => {
-                sqlx::query("UPDATE accounts SET disabled = $1, updated_at = $2 WHERE id = $3 RETURNING *")
-                    .bind(*disabled)
-            }
+            AccountChange::Disabled(disabled) => sqlx::query(
+                "UPDATE accounts SET disabled = $1, \
+                 tokens_revoked_at = CASE WHEN $1 THEN $2 ELSE tokens_revoked_at END, updated_at = $2 \
+                 WHERE id = $3 RETURNING *",
+            )
+            .bind(*disabled),
         };
         let row = query
             .bind(now.millis())

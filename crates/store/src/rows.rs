@@ -71,6 +71,9 @@ where
         approved_flags: flags_from_db(&col::<R, String>(row, "approved_flags")?)?,
         isv,
         disabled: col(row, "disabled")?,
+        tokens_revoked_at: col::<R, Option<i64>>(row, "tokens_revoked_at")?.map(Timestamp::from_millis),
+        isv_tokens_revoked_at: col::<R, Option<i64>>(row, "isv_tokens_revoked_at")?
+            .map(Timestamp::from_millis),
         created_at: Timestamp::from_millis(col(row, "created_at")?),
     })
 }

@@ -269,14 +269,24 @@ impl Store for SqliteStore {
                 sqlx::query("UPDATE accounts SET approved_flags = ?, updated_at = ? WHERE id = ? RETURNING *")
                     .bind(rows::flags_to_db(*flags))
             }
-            AccountChange::Isv(grant) => sqlx::query(
-                "UPDATE accounts SET isv_flags = ?, isv_cut_off_at = ?, updated_at = ? WHERE id = ? RETURNING *",
-            )
-            .bind(grant.map(|g| rows::flags_to_db(g.flags)))
-            .bind(grant.and_then(|g| g.cut_off_at).map(Timestamp::millis)),
-            AccountChange::Disabled(disabled) => {
-                sqlx::query("UPDATE accounts SET disabled = ?, updated_at = ? WHERE id = ? RETURNING *").bind(*disabled)
+            AccountChange::Isv(grant) => {
+                let cut_off_at = grant.and_then(|g| g.cut_off_at).map(Timestamp::millis);
+                sqlx::query(
+                    "UPDATE accounts SET isv_flags = ?, isv_cut_off_at = ?, \
+                     isv_tokens_revoked_at = COALESCE(?, isv_tokens_revoked_at), updated_at = ? WHERE id = ? RETURNING *",
+                )
+                .bind(grant.map(|g| rows::flags_to_db(g.flags)))
+                .bind(cut_off_at)
+                .bind(cut_off_at)
             }
+            AccountChange::Disabled(disabled) => sqlx::query(
+                "UPDATE accounts SET disabled = ?, \
+                 tokens_revoked_at = CASE WHEN ? THEN ? ELSE tokens_revoked_at END, updated_at = ? \
+                 WHERE id = ? RETURNING *",
+            )
+            .bind(*disabled)
+            .bind(*disabled)
+            .bind(now.millis()),
         };
         let row = query
             .bind(now.millis())

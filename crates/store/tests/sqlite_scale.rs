@@ -35,6 +35,8 @@ async fn a_million_identities_are_found_by_index() {
         approved_flags: FlagSet::default(),
         isv: None,
         disabled: false,
+        tokens_revoked_at: None,
+        isv_tokens_revoked_at: None,
         created_at: T0,
     };
     store.create_account(&account, &[], T0).await.unwrap();

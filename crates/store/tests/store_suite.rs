@@ -174,6 +174,8 @@ fn account(resource_id: ResourceId) -> Account {
         approved_flags: FlagSet::EMPTY,
         isv: None,
         disabled: false,
+        tokens_revoked_at: None,
+        isv_tokens_revoked_at: None,
         created_at: T0,
     }
 }
@@ -509,8 +511,19 @@ async fn account_changes_apply_and_read_back(db: Db) {
     for change in changes {
         match &change {
             AccountChange::ApprovedFlags(f) => expected.approved_flags = *f,
-            AccountChange::Isv(grant) => expected.isv = *grant,
-            AccountChange::Disabled(d) => expected.disabled = *d,
+            // A cut-off and a disable are remembered past a re-grant, an ISV standing removed, or a re-enable.
+            AccountChange::Isv(grant) => {
+                expected.isv = *grant;
+                if let Some(at) = grant.and_then(|g| g.cut_off_at) {
+                    expected.isv_tokens_revoked_at = Some(at);
+                }
+            }
+            AccountChange::Disabled(d) => {
+                expected.disabled = *d;
+                if *d {
+                    expected.tokens_revoked_at = Some(later);
+                }
+            }
         }
         let returned = store.update_account(id, &change, later).await.unwrap();
         assert_eq!(returned, expected, "after {change:?}");
@@ -1034,6 +1047,8 @@ async fn sealed_access_keys_of_enabled_communication_accounts(db: Db) {
     let chat = account(comm_id("rg", "chat1"));
     let off = Account {
         disabled: true,
+        tokens_revoked_at: None,
+        isv_tokens_revoked_at: None,
         ..account(comm_id("rg", "chat2"))
     };
     let face = account(face_id("rg", "face1"));

@@ -207,6 +207,8 @@ async fn create_account(
         approved_flags: FlagSet::parse(&body.approved_feature_flags)?,
         isv: None,
         disabled: false,
+        tokens_revoked_at: None,
+        isv_tokens_revoked_at: None,
         created_at: now,
     };
     let (key1, stored1) = new_key(state, &account, KeySlot::Key1)?;
@@ -299,6 +301,12 @@ async fn change(
     act: &str,
 ) -> Result<Response, ApiError> {
     let account = load(state, id).await?;
+    if matches!(
+        change,
+        AccountChange::Disabled(false) | AccountChange::Isv(Some(IsvGrant { cut_off_at: None, .. }))
+    ) {
+        settle_revocations(state, &account).await;
+    }
     let updated = state
         .store
         .update_account(account.id, &change, state.clock.now())
@@ -316,6 +324,15 @@ async fn change(
         .record()
         .await?;
     Ok(axum::Json(view(&updated)).into_response())
+}
+
+/// Waits out the second of the account's latest revocation (at most a second), so that no token minted after a
+/// re-enable or re-grant carries that second's `iat` and is born dead (`Account::revoked_token` fails closed).
+async fn settle_revocations(state: &AppState, account: &Account) {
+    if let Some(settled) = account.revocations_settle_at() {
+        let wait = (settled.millis() - state.clock.now().millis()).clamp(0, 1000);
+        tokio::time::sleep(std::time::Duration::from_millis(wait.unsigned_abs())).await;
+    }
 }
 
 /// Paging of the account list.

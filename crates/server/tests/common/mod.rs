@@ -388,6 +388,13 @@ impl Server {
             .json()
     }
 
+    pub async fn enable(&self, rid: &str) -> Value {
+        self.admin(Method::POST, &format!("/admin{rid}/enable"), None)
+            .await
+            .ok(StatusCode::OK)
+            .json()
+    }
+
     /// An ISV: a Face account approved for `flags` and made an ISV for them.
     pub async fn create_isv(&self, name: &str, flags: &[&str]) -> Acct {
         let isv = self.create_account(&face_id(name)).await;
