@@ -106,6 +106,9 @@ pub struct FileConfig {
     pub auth_failure_limit: Option<u32>,
     /// The window for `auth_failure_limit`, seconds.
     pub auth_failure_window_secs: Option<u64>,
+    /// How long a connection may take to send a request's headers, and stay idle between HTTP/1.1 requests,
+    /// seconds.
+    pub header_read_timeout_secs: Option<u64>,
     /// The face engine.
     pub face: Option<FaceFileConfig>,
 }
@@ -225,6 +228,8 @@ pub struct Config {
     pub auth_failure_limit: u32,
     /// Auth failure window.
     pub auth_failure_window: Duration,
+    /// Longest wait for a request's headers (after the TLS handshake), and longest HTTP/1.1 keep-alive idle.
+    pub header_read_timeout: Duration,
     /// Benchmark routes.
     pub bench_routes: bool,
     /// The face engine.
@@ -347,6 +352,7 @@ impl Config {
             key_refresh,
             auth_failure_limit: file.auth_failure_limit.unwrap_or(20).max(1),
             auth_failure_window: Duration::from_secs(file.auth_failure_window_secs.unwrap_or(60).max(1)),
+            header_read_timeout: Duration::from_secs(file.header_read_timeout_secs.unwrap_or(10).max(1)),
             bench_routes: o.bench_routes,
             face,
         })
@@ -368,6 +374,7 @@ mod tests {
         );
         assert_eq!(c.database_url, "sqlite://./tessera-data/tessera.db");
         assert_eq!(c.tls, TlsMode::Auto { hostnames: vec![] });
+        assert_eq!(c.header_read_timeout, Duration::from_secs(10));
         let http = Config::resolve(
             FileConfig::default(),
             Overrides {

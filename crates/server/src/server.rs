@@ -99,9 +99,8 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
     let io = |e: std::io::Error| StartError(format!("listener: {e}"));
     let (task, ca_cert) = match &config.tls {
         TlsMode::Off => {
-            let server = axum_server::from_tcp(listener)
-                .map_err(io)?
-                .handle(handle.clone());
+            let server =
+                bounded(axum_server::from_tcp(listener).map_err(io)?, &config).handle(handle.clone());
             (tokio::spawn(server.serve(service)), None)
         }
         mode => {
@@ -116,9 +115,11 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
             let rustls = RustlsConfig::from_pem_file(&cert, &key)
                 .await
                 .map_err(|e| StartError(format!("cannot load TLS certificate {}: {e}", cert.display())))?;
-            let server = axum_server::from_tcp_rustls(listener, rustls)
-                .map_err(io)?
-                .handle(handle.clone());
+            let server = bounded(
+                axum_server::from_tcp_rustls(listener, rustls).map_err(io)?,
+                &config,
+            )
+            .handle(handle.clone());
             (tokio::spawn(server.serve(service)), ca)
         }
     };
@@ -131,6 +132,20 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
         maintenance,
         chat_events,
     })
+}
+
+/// Bounds how long a connection holds this node without a request: the TLS handshake (axum-server's 10 s), then
+/// the request's headers, including hyper's protocol detection before them, and the idle time between HTTP/1.1
+/// requests, each within `header_read_timeout`. A client that is too slow is disconnected.
+fn bounded<A: axum_server::Address, Acceptor>(
+    mut server: axum_server::Server<A, Acceptor>,
+    config: &Config,
+) -> axum_server::Server<A, Acceptor> {
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(config.header_read_timeout);
+    server.first_request_timeout(config.header_read_timeout)
 }
 
 /// How often expired face ids (and their templates) are deleted.

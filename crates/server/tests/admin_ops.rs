@@ -711,3 +711,88 @@ async fn the_data_directory_and_the_database_are_private() {
         }
     }
 }
+
+/// A client that sends half a header block, or trickles it a line at a time, or opens a connection and says
+/// nothing, or keeps an HTTP/1.1 connection idle after a request, is disconnected once `header_read_timeout_secs`
+/// has passed, over plain HTTP and over TLS; the node keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_disconnected() {
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+    /// Sends `lines` one a second (the half-open request never ends) and reads until the server hangs up.
+    async fn hung_up_on<S: AsyncRead + AsyncWrite + Unpin>(stream: S, lines: &[&str]) -> bool {
+        let (mut reader, mut writer) = tokio::io::split(stream);
+        let talk = async {
+            for line in lines {
+                if writer.write_all(line.as_bytes()).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            std::future::pending::<()>().await;
+        };
+        let hang_up = async {
+            let mut buf = [0u8; 1024];
+            while let Ok(1..) = reader.read(&mut buf).await {}
+        };
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+            tokio::select! {
+                () = hang_up => true,
+                () = talk => false,
+            }
+        });
+        closed.await.unwrap_or(false)
+    }
+    let trickle: Vec<&str> = std::iter::once("GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+        .chain(std::iter::repeat_n("X-Slow: 1\r\n", 30))
+        .collect();
+    let idle_after_a_request = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let cases: [&[&str]; 4] = [
+        &[],
+        &["GET /healthz HTTP/1.1\r\nHost: loc"],
+        &trickle,
+        &[idle_after_a_request],
+    ];
+
+    let file = tessera_server::FileConfig {
+        header_read_timeout_secs: Some(2),
+        ..tessera_server::FileConfig::default()
+    };
+    for http in [true, false] {
+        let s = Server::start_with(Options {
+            http,
+            file: file.clone(),
+            ..Options::default()
+        })
+        .await;
+        let addr = s.running.addr;
+        for lines in cases {
+            let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let closed = if http {
+                hung_up_on(tcp, lines).await
+            } else {
+                let pem = std::fs::read(s.running.ca_cert.as_ref().expect("a local CA")).expect("the CA");
+                let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+                for cert in CertificateDer::pem_slice_iter(&pem) {
+                    roots.add(cert.expect("a certificate")).expect("a root");
+                }
+                let tls = tokio_rustls::rustls::ClientConfig::builder()
+                    .with_root_certificates(roots)
+                    .with_no_client_auth();
+                let name = ServerName::try_from("localhost").expect("a name");
+                let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls))
+                    .connect(name, tcp)
+                    .await
+                    .expect("the handshake");
+                hung_up_on(stream, lines).await
+            };
+            assert!(
+                closed,
+                "http={http}: still open after 20 s with {} lines sent",
+                lines.len()
+            );
+        }
+        s.get("/healthz").await.ok(StatusCode::OK);
+    }
+}
