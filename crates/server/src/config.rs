@@ -109,6 +109,10 @@ pub struct FileConfig {
     /// How long a connection may take to send a request's headers, and stay idle between HTTP/1.1 requests,
     /// seconds.
     pub header_read_timeout_secs: Option<u64>,
+    /// Connections open at once from one client address.
+    pub max_connections_per_address: Option<usize>,
+    /// Connections open at once in all.
+    pub max_connections: Option<usize>,
     /// The face engine.
     pub face: Option<FaceFileConfig>,
 }
@@ -230,6 +234,10 @@ pub struct Config {
     pub auth_failure_window: Duration,
     /// Longest wait for a request's headers (after the TLS handshake), and longest HTTP/1.1 keep-alive idle.
     pub header_read_timeout: Duration,
+    /// Connections open at once from one client address.
+    pub max_connections_per_address: usize,
+    /// Connections open at once in all.
+    pub max_connections: usize,
     /// Benchmark routes.
     pub bench_routes: bool,
     /// The face engine.
@@ -353,6 +361,8 @@ impl Config {
             auth_failure_limit: file.auth_failure_limit.unwrap_or(20).max(1),
             auth_failure_window: Duration::from_secs(file.auth_failure_window_secs.unwrap_or(60).max(1)),
             header_read_timeout: Duration::from_secs(file.header_read_timeout_secs.unwrap_or(10).max(1)),
+            max_connections_per_address: file.max_connections_per_address.unwrap_or(256).max(1),
+            max_connections: file.max_connections.unwrap_or(4096).max(1),
             bench_routes: o.bench_routes,
             face,
         })
@@ -375,6 +385,7 @@ mod tests {
         assert_eq!(c.database_url, "sqlite://./tessera-data/tessera.db");
         assert_eq!(c.tls, TlsMode::Auto { hostnames: vec![] });
         assert_eq!(c.header_read_timeout, Duration::from_secs(10));
+        assert_eq!((c.max_connections_per_address, c.max_connections), (256, 4096));
         let http = Config::resolve(
             FileConfig::default(),
             Overrides {

@@ -10,6 +10,7 @@ mod bootstrap;
 pub mod chat_events;
 pub mod clock;
 pub mod config;
+mod connections;
 pub mod error;
 pub mod face_engine;
 pub mod gate;

@@ -3,12 +3,14 @@
 use crate::bootstrap::{self, StartError};
 use crate::clock::Clock;
 use crate::config::{Config, TlsMode};
+use crate::connections::{Capped, ConnectionCaps};
 use crate::face_engine::FaceService;
 use crate::keyring::Keys;
 use crate::ratelimit::AuthFailures;
 use crate::state::{AppState, Inner};
 use crate::{app, metrics_setup, tls};
 use axum_server::Handle;
+use axum_server::accept::DefaultAcceptor;
 use axum_server::tls_rustls::RustlsConfig;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -97,10 +99,12 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
     let handle = Handle::new();
     let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let io = |e: std::io::Error| StartError(format!("listener: {e}"));
+    let caps = ConnectionCaps::new(config.max_connections_per_address, config.max_connections);
     let (task, ca_cert) = match &config.tls {
         TlsMode::Off => {
-            let server =
-                bounded(axum_server::from_tcp(listener).map_err(io)?, &config).handle(handle.clone());
+            let server = bounded(axum_server::from_tcp(listener).map_err(io)?, &config)
+                .map(|plain| Capped::new(plain, caps))
+                .handle(handle.clone());
             (tokio::spawn(server.serve(service)), None)
         }
         mode => {
@@ -119,6 +123,7 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
                 axum_server::from_tcp_rustls(listener, rustls).map_err(io)?,
                 &config,
             )
+            .map(|tls| tls.acceptor(Capped::new(DefaultAcceptor::new(), caps)))
             .handle(handle.clone());
             (tokio::spawn(server.serve(service)), ca)
         }

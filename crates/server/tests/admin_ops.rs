@@ -796,3 +796,71 @@ async fn slow_clients_are_disconnected() {
         s.get("/healthz").await.ok(StatusCode::OK);
     }
 }
+
+/// Connections are capped per client address and in total, over HTTP and TLS: one over a cap is closed at once,
+/// other addresses keep their room, and a closed connection gives its place back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_capped_per_address_and_in_total() {
+    use tokio::io::AsyncReadExt;
+    let file = tessera_server::FileConfig {
+        max_connections_per_address: Some(3),
+        max_connections: Some(5),
+        header_read_timeout_secs: Some(60),
+        ..tessera_server::FileConfig::default()
+    };
+    for http in [true, false] {
+        let s = Server::start_with(Options {
+            http,
+            file: file.clone(),
+            ..Options::default()
+        })
+        .await;
+        let addr = s.running.addr;
+        let connect = |from: &str| {
+            let from: std::net::IpAddr = from.parse().expect("an address");
+            async move {
+                let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+                socket.bind(std::net::SocketAddr::new(from, 0)).expect("bind");
+                let stream = socket.connect(addr).await.expect("connect");
+                // Let the server take (or refuse) its place before the next one arrives.
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                stream
+            }
+        };
+        // Closed by the server within 5 s (an accepted connection would wait 60 s for its request).
+        let refused = |mut stream: tokio::net::TcpStream| async move {
+            let mut byte = [0u8; 1];
+            let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut byte)).await;
+            matches!(read, Ok(Ok(0) | Err(_)))
+        };
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(connect("127.0.0.1").await);
+        }
+        assert!(
+            refused(connect("127.0.0.1").await).await,
+            "http={http}: a 4th from one address"
+        );
+        for _ in 0..2 {
+            held.push(connect("127.0.0.2").await);
+        }
+        assert!(
+            refused(connect("127.0.0.3").await).await,
+            "http={http}: a 6th in all"
+        );
+        assert!(
+            !refused(held.pop().expect("held")).await,
+            "http={http}: held ones stay open"
+        );
+        drop(held);
+        let mut answered = None;
+        for _ in 0..50 {
+            if let Ok(resp) = s.client.get(format!("{}/healthz", s.base)).send().await {
+                answered = Some(resp.status());
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(answered, Some(StatusCode::OK), "http={http}: places come back");
+    }
+}
