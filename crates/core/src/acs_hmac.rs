@@ -11,7 +11,8 @@
 //!   port removed or added (JS drops `:443`/`:80`);
 //! - the body hash must be the SHA-256 of the bytes received, and `x-ms-date` within [`MAX_SKEW_SECS`] of now.
 //!
-//! The signature comparison is constant-time.
+//! The signature comparison is constant-time. There is no nonce on this wire: a captured request verifies again
+//! within the date window (README, "Communication identities", says why Tessera does not remember signatures).
 
 use crate::time::Timestamp;
 use aws_lc_rs::{digest, hmac};

@@ -113,6 +113,8 @@ pub struct FileConfig {
     pub max_connections_per_address: Option<usize>,
     /// Connections open at once in all.
     pub max_connections: Option<usize>,
+    /// Whether `GET /metrics` needs the admin key.
+    pub metrics_require_admin_key: Option<bool>,
     /// The face engine.
     pub face: Option<FaceFileConfig>,
 }
@@ -238,6 +240,8 @@ pub struct Config {
     pub max_connections_per_address: usize,
     /// Connections open at once in all.
     pub max_connections: usize,
+    /// Whether `GET /metrics` needs the admin key.
+    pub metrics_require_admin_key: bool,
     /// Benchmark routes.
     pub bench_routes: bool,
     /// The face engine.
@@ -363,6 +367,7 @@ impl Config {
             header_read_timeout: Duration::from_secs(file.header_read_timeout_secs.unwrap_or(10).max(1)),
             max_connections_per_address: file.max_connections_per_address.unwrap_or(256).max(1),
             max_connections: file.max_connections.unwrap_or(4096).max(1),
+            metrics_require_admin_key: file.metrics_require_admin_key.unwrap_or(false),
             bench_routes: o.bench_routes,
             face,
         })

@@ -864,3 +864,35 @@ async fn connections_are_capped_per_address_and_in_total() {
         assert_eq!(answered, Some(StatusCode::OK), "http={http}: places come back");
     }
 }
+
+/// With `metrics_require_admin_key`, `/metrics` answers only to the admin key; without it, anyone on the listener
+/// may scrape (the metrics carry no secrets, see above).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_require_the_admin_key() {
+    let s = Server::start_with(Options {
+        file: tessera_server::FileConfig {
+            metrics_require_admin_key: Some(true),
+            ..tessera_server::FileConfig::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    s.get("/metrics")
+        .await
+        .error(StatusCode::UNAUTHORIZED, "MissingCredentials");
+    s.send(
+        s.request(Method::GET, "/metrics")
+            .bearer_auth("not-the-admin-key-000000"),
+    )
+    .await
+    .error(StatusCode::UNAUTHORIZED, "InvalidAdminKey");
+    let metrics = s
+        .send(s.request(Method::GET, "/metrics").bearer_auth(ADMIN_KEY))
+        .await
+        .ok(StatusCode::OK);
+    assert!(
+        metrics.content_type().starts_with("text/plain"),
+        "{}",
+        metrics.content_type()
+    );
+}

@@ -1,7 +1,10 @@
 //! Liveness, readiness and metrics.
 
+use crate::auth::Admin;
+use crate::error::ApiError;
 use crate::state::AppState;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -27,11 +30,15 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// `GET /metrics`: Prometheus text format.
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    (
+/// `GET /metrics`: Prometheus text format; behind the admin key with `metrics_require_admin_key` (the key is only
+/// checked then, so an open endpoint never counts a scraper's missing key as a failed authentication).
+pub async fn metrics(State(state): State<AppState>, mut parts: Parts) -> Result<Response, ApiError> {
+    if state.config.metrics_require_admin_key {
+        Admin::from_request_parts(&mut parts, &state).await?;
+    }
+    Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
-        .into_response()
+        .into_response())
 }
