@@ -749,7 +749,8 @@ async fn windows_hold_and_threads_are_capped(backend: Backend) {
         .await
         .ok(StatusCode::CREATED)
         .json();
-    let old = format!("{path}/messages/{}", old["id"].as_str().unwrap());
+    let old_id = old["id"].as_str().unwrap().to_owned();
+    let old = format!("{path}/messages/{old_id}");
     c.add(
         &bob,
         &path,
@@ -760,6 +761,17 @@ async fn windows_hold_and_threads_are_capped(backend: Backend) {
     c.call(&late, Method::GET, &old, None)
         .await
         .error(StatusCode::NOT_FOUND, "MessageNotFound");
+    // A read receipt is no oracle either: a message before the window is as absent as one that never was.
+    for id in [old_id.as_str(), "999999999"] {
+        c.call(
+            &late,
+            Method::POST,
+            &format!("{path}/readReceipts"),
+            Some(json!({ "chatMessageId": id })),
+        )
+        .await
+        .error(StatusCode::NOT_FOUND, "MessageNotFound");
+    }
 
     // Late re-adds itself with the whole history, and Bob with a window and a new name: nothing changes.
     c.add(&late, &path, vec![participant(&late, "Late")])

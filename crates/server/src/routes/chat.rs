@@ -779,6 +779,25 @@ async fn existing_message(state: &AppState, thread: &Thread, raw: &str) -> Resul
     state.store.message(&thread.id, id).await?.ok_or_else(not_found)
 }
 
+/// The message `raw` as `me` may see it: one older than `me`'s history window does not exist for `me` (the same
+/// 404 as a message that never existed, so that neither a read nor a read receipt tells them apart).
+async fn visible_message(
+    state: &AppState,
+    thread: &Thread,
+    me: Option<&Participant>,
+    raw: &str,
+) -> Result<Message, ApiError> {
+    let message = existing_message(state, thread, raw).await?;
+    if chat::in_window(me.and_then(|p| p.share_history_from), message.created_at) {
+        Ok(message)
+    } else {
+        Err(ApiError::not_found(
+            "MessageNotFound",
+            format!("Message {raw} does not exist."),
+        ))
+    }
+}
+
 /// `GET /chat/threads/{id}/messages/{mid}`.
 pub async fn get_message(
     State(state): State<AppState>,
@@ -786,15 +805,7 @@ pub async fn get_message(
     Path((raw, mid)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (thread, me) = caller.thread_and_me(&state, &raw, ChatAction::ReadThread).await?;
-    let message = existing_message(&state, &thread, &mid).await?;
-    // A participant added with a history start reads nothing older, one message or a list.
-    let history_from = me.and_then(|p| p.share_history_from);
-    if history_from.is_some_and(|from| message.created_at < from) {
-        return Err(ApiError::not_found(
-            "MessageNotFound",
-            format!("Message {mid} does not exist."),
-        ));
-    }
+    let message = visible_message(&state, &thread, me.as_ref(), &mid).await?;
     Ok(Json(message_view(&message)).into_response())
 }
 
@@ -1030,8 +1041,10 @@ pub async fn send_read_receipt(
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<ReceiptBody>,
 ) -> Result<Response, ApiError> {
-    let thread = caller.thread(&state, &raw, ChatAction::SignalActivity).await?;
-    let message = existing_message(&state, &thread, &body.chat_message_id).await?;
+    let (thread, me) = caller
+        .thread_and_me(&state, &raw, ChatAction::SignalActivity)
+        .await?;
+    let message = visible_message(&state, &thread, me.as_ref(), &body.chat_message_id).await?;
     state
         .store
         .save_read_receipt(&thread.id, caller.me(), message.id, state.clock.now())
