@@ -1,10 +1,21 @@
-//! What both backends compute the same way inside their chat transactions: the next message's numbers, and an
-//! edit's new version.
+//! What both backends compute the same way inside their chat transactions: the next message's numbers, an edit's
+//! new version, and the participant cap.
 
 use crate::{Result, StoreError};
 use std::collections::BTreeMap;
 use tessera_core::Timestamp;
-use tessera_core::chat::{Message, NewMessage, ThreadId, next_message_id};
+use tessera_core::chat::{MAX_PARTICIPANTS, Message, NewMessage, ThreadId, next_message_id};
+
+/// `LimitReached` when a thread holds `count` participants, more than [`MAX_PARTICIPANTS`] (the transaction that
+/// added them then rolls back).
+pub(crate) fn within_participant_cap(count: i64) -> Result<()> {
+    if usize::try_from(count).unwrap_or(usize::MAX) > MAX_PARTICIPANTS {
+        return Err(StoreError::LimitReached(format!(
+            "a thread has at most {MAX_PARTICIPANTS} participants"
+        )));
+    }
+    Ok(())
+}
 
 /// The message `message` becomes when posted at `now` in `thread`, whose last message id and sequence id (as
 /// stored, 0 for none) are `last_id` and `last_sequence`.

@@ -1463,13 +1463,7 @@ async fn add_participants(
         .bind(thread.as_str())
         .fetch_one(&mut **tx)
         .await?;
-    if usize::try_from(count).unwrap_or(usize::MAX) > tessera_core::chat::MAX_PARTICIPANTS {
-        return Err(StoreError::LimitReached(format!(
-            "a thread has at most {} participants",
-            tessera_core::chat::MAX_PARTICIPANTS
-        )));
-    }
-    Ok(())
+    crate::chat::within_participant_cap(count)
 }
 
 /// Applies what a posted message changes in its thread.
