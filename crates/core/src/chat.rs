@@ -10,6 +10,9 @@
 //! - **Authorization** is one table, [`ChatAction::rule`]: the [`Capability`] the token's scopes must grant, and
 //!   whether the caller must be a participant of the thread. [`authorize`] applies it; nothing else decides.
 //!   Editing and deleting a message is further the sender's alone ([`check_own_message`]).
+//! - **Visibility** is one rule for every way a participant learns of a message: REST reads and read receipts
+//!   apply [`in_window`]; the event stream, live or replayed, applies [`event_reaches`], which adds that the
+//!   identity was a participant when the event happened.
 
 use crate::error::DomainError;
 use crate::identity::IdentityId;
@@ -456,6 +459,25 @@ pub fn in_window(window: Option<Timestamp>, created_at: Timestamp) -> bool {
     window.is_none_or(|from| created_at >= from)
 }
 
+/// A participant as the event stream sees it: when it was admitted, and its history window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The identity.
+    pub identity: IdentityId,
+    /// The earliest messages it may read (none: every message).
+    pub share_history_from: Option<Timestamp>,
+    /// When it was (last) added to the thread.
+    pub added_at: Timestamp,
+}
+
+/// Whether an event that happened `at` reaches `member`: only if it was a participant then, and, for an event
+/// about a message created at `message_at` (a post, an edit, a deletion, a read receipt), only if the message is
+/// inside its window. So a late joiner replaying the log learns nothing from before it joined, and an edit of a
+/// message before its window is as invisible live as the message is to `GET`.
+pub fn event_reaches(member: &Member, at: Timestamp, message_at: Option<Timestamp>) -> bool {
+    member.added_at <= at && message_at.is_none_or(|created| in_window(member.share_history_from, created))
+}
+
 /// Only a message's sender edits or deletes it; system messages are nobody's to change.
 pub fn check_own_message(sender: Option<&str>, caller: &str) -> Result<(), DomainError> {
     if sender == Some(caller) {
@@ -488,6 +510,35 @@ mod tests {
         assert!(in_window(None, t1));
         assert!(in_window(Some(t1), t1) && in_window(Some(t1), t2));
         assert!(!in_window(Some(t2), t1));
+    }
+
+    #[test]
+    fn events_reach_those_present_and_inside_their_window() {
+        let t = Timestamp::from_millis;
+        let member = Member {
+            identity: IdentityId::new(Uuid::nil(), Uuid::from_u128(1)),
+            share_history_from: Some(t(2_000)),
+            added_at: t(3_000),
+        };
+        assert!(!event_reaches(&member, t(2_999), None), "before it was added");
+        assert!(event_reaches(&member, t(3_000), None), "its own admission");
+        assert!(
+            event_reaches(&member, t(5_000), Some(t(2_000))),
+            "a message at its window's start"
+        );
+        assert!(
+            !event_reaches(&member, t(5_000), Some(t(1_999))),
+            "an edit of a message before its window"
+        );
+        let everything = Member {
+            share_history_from: None,
+            ..member
+        };
+        assert!(event_reaches(&everything, t(5_000), Some(t(1))));
+        assert!(
+            !event_reaches(&everything, t(1_000), Some(t(1))),
+            "but only from its admission on"
+        );
     }
 
     #[test]

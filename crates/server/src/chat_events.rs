@@ -3,8 +3,9 @@
 //! Every change of a thread appends its event in the change's own transaction (`Store::post`, …), so the log is
 //! the one source every node reads: [`tail`] polls it by `seq` every [`POLL`], and at once when this node made
 //! the change ([`ChatHub::changed`]); it turns each event into what a subscriber receives (the message as the
-//! REST API shows it, a receipt, a typing notice, a deletion) with the thread's participants as recipients, and
-//! broadcasts it in process. A subscriber ([`crate::routes::chat_stream::events`]) keeps the deliveries addressed
+//! REST API shows it, a receipt, a typing notice, a deletion) with as recipients the participants it reaches by
+//! core's one visibility rule (present when it happened, the message inside their window; nothing of a deleted
+//! thread but its deletion), and broadcasts it in process. A subscriber ([`crate::routes::chat_stream::events`]) keeps the deliveries addressed
 //! to its identity; one that resumes is given what it missed by [`replay`].
 //!
 //! PostgreSQL may make a `seq` visible after a higher one (transactions commit out of order), so the tail keeps a
@@ -14,12 +15,13 @@
 use crate::routes::chat::{identifier, message_view};
 use crate::state::AppState;
 use serde_json::json;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tessera_core::Timestamp;
-use tessera_core::chat::{ChatEvent, ChatEventKind};
+use tessera_core::chat::{self, ChatEvent, ChatEventKind, ThreadId};
 use tessera_core::identity::IdentityId;
+use tessera_store::Audience;
 use tokio::sync::{Notify, broadcast};
 
 /// How often the log is read.
@@ -160,10 +162,11 @@ async fn deliver_logged(state: &AppState, seen: &mut Seen) {
 
 async fn deliver_new(state: &AppState, seen: &mut Seen) -> tessera_store::Result<()> {
     let events = state.store.chat_events_after(seen.floor, BATCH).await?;
+    let mut audiences = Audiences::default();
     for event in events {
         if seen.first_time(event.seq)
             && state.chat.sender.receiver_count() > 0
-            && let Some(delivery) = delivery(state, &event).await?
+            && let Some(delivery) = delivery(state, &event, &mut audiences).await?
         {
             let _ = state.chat.sender.send(Arc::new(delivery));
         }
@@ -173,7 +176,8 @@ async fn deliver_new(state: &AppState, seen: &mut Seen) -> tessera_store::Result
 }
 
 /// What a subscriber resuming after `after` missed: the deliveries addressed to `identity` in the log since, oldest
-/// first, at most [`REPLAY_MAX`] log events read; and how many more the log holds past those (a subscriber too far
+/// first, at most [`REPLAY_MAX`] of the log's events of its threads read (the store filters them,
+/// [`tessera_store::Store::chat_events_for`]); and how many more the log holds past those (a subscriber too far
 /// behind is told it lagged). The log keeps [`KEEP_EVENTS`]; a resume from before that replays what is left.
 pub async fn replay(
     state: &AppState,
@@ -181,16 +185,17 @@ pub async fn replay(
     identity: &IdentityId,
 ) -> tessera_store::Result<(Vec<Delivery>, u64)> {
     let mut missed = Vec::new();
+    let mut audiences = Audiences::default();
     let mut from = after;
     let mut read = 0;
     while read < REPLAY_MAX {
-        let events = state.store.chat_events_after(from, BATCH).await?;
+        let events = state.store.chat_events_for(identity, from, BATCH).await?;
         let Some(last) = events.last() else { break };
         from = last.seq;
         read += events.len();
         let full = events.len() == BATCH as usize;
         for event in &events {
-            if let Some(d) = delivery(state, event).await?
+            if let Some(d) = delivery(state, event, &mut audiences).await?
                 && d.recipients.contains(identity)
             {
                 missed.push(d);
@@ -204,58 +209,97 @@ pub async fn replay(
     Ok((missed, u64::try_from(beyond).unwrap_or(0)))
 }
 
-/// What subscribers receive of `event`, or nothing when what it names is gone.
-async fn delivery(state: &AppState, event: &ChatEvent) -> tessera_store::Result<Option<Delivery>> {
-    let mut recipients: HashSet<IdentityId> = state
-        .store
-        .participants(&event.thread, 0, 1000)
-        .await?
-        .into_iter()
-        .map(|p| p.identity)
-        .collect();
+/// The audiences of the threads one batch of events concerns, each read once.
+#[derive(Default)]
+struct Audiences(HashMap<ThreadId, Option<Arc<Audience>>>);
+
+impl Audiences {
+    async fn of(
+        &mut self,
+        state: &AppState,
+        thread: &ThreadId,
+    ) -> tessera_store::Result<Option<Arc<Audience>>> {
+        if let Some(known) = self.0.get(thread) {
+            return Ok(known.clone());
+        }
+        let read = state.store.chat_audience(thread).await?.map(Arc::new);
+        self.0.insert(thread.clone(), read.clone());
+        Ok(read)
+    }
+}
+
+/// What subscribers receive of `event`, or nothing when what it names is gone or its thread was deleted (then
+/// only the deletion itself is served). Its recipients are the thread's participants it reaches by the one
+/// visibility rule, [`chat::event_reaches`]; a removed participant hears of its own removal, and a typist is not
+/// told of its own typing.
+async fn delivery(
+    state: &AppState,
+    event: &ChatEvent,
+    audiences: &mut Audiences,
+) -> tessera_store::Result<Option<Delivery>> {
+    let Some(audience) = audiences.of(state, &event.thread).await? else {
+        return Ok(None);
+    };
+    if audience.deleted_at.is_some() && event.kind != ChatEventKind::ChatThreadDeleted {
+        return Ok(None);
+    }
     let thread = event.thread.as_str();
-    let data = match event.kind {
+    let (message_at, data) = match event.kind {
         ChatEventKind::MessageReceived | ChatEventKind::MessageEdited | ChatEventKind::MessageDeleted => {
             let Some(id) = event.message else { return Ok(None) };
             let Some(message) = state.store.message(&event.thread, id).await? else {
                 return Ok(None);
             };
-            // A removed participant hears of its removal.
-            recipients.extend(
-                message
-                    .body
-                    .content
-                    .participants
-                    .iter()
-                    .map(|p| p.identity.clone()),
-            );
-            json!({"threadId": thread, "message": message_view(&message)})
+            let data = json!({"threadId": thread, "message": message_view(&message)});
+            (Some(message.created_at), data)
         }
         ChatEventKind::ReadReceiptReceived => {
             let (Some(reader), Some(id)) = (&event.identity, event.message) else {
                 return Ok(None);
             };
-            json!({
+            let Some(message) = state.store.message(&event.thread, id).await? else {
+                return Ok(None);
+            };
+            let data = json!({
                 "threadId": thread,
                 "senderCommunicationIdentifier": identifier(reader),
                 "chatMessageId": id.to_string(),
                 "readOn": event.at.to_rfc3339(),
-            })
+            });
+            (Some(message.created_at), data)
         }
         ChatEventKind::TypingIndicatorReceived => {
             let Some(typist) = &event.identity else {
                 return Ok(None);
             };
-            recipients.remove(typist);
-            json!({
+            let data = json!({
                 "threadId": thread,
                 "senderCommunicationIdentifier": identifier(typist),
                 "senderDisplayName": event.display_name,
                 "receivedOn": event.at.to_rfc3339(),
-            })
+            });
+            (None, data)
         }
-        ChatEventKind::ChatThreadDeleted => json!({"threadId": thread, "deletedOn": event.at.to_rfc3339()}),
+        ChatEventKind::ChatThreadDeleted => (
+            None,
+            json!({"threadId": thread, "deletedOn": event.at.to_rfc3339()}),
+        ),
     };
+    let mut recipients: HashSet<IdentityId> = audience
+        .members
+        .iter()
+        .filter(|member| chat::event_reaches(member, event.at, message_at))
+        .map(|member| member.identity.clone())
+        .collect();
+    match (event.kind, &event.identity) {
+        (ChatEventKind::MessageReceived, Some(removed)) => {
+            recipients.insert(removed.clone());
+        }
+        (ChatEventKind::TypingIndicatorReceived, Some(typist)) => {
+            recipients.remove(typist);
+        }
+        _ => {}
+    }
     Ok(Some(Delivery {
         seq: event.seq,
         recipients,

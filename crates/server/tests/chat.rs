@@ -846,6 +846,178 @@ async fn windows_hold_and_threads_are_capped(backend: Backend) {
     assert_eq!(members.len(), 250, "a full thread stays full");
 }
 
+/// The event stream applies the one visibility rule, live and replayed: an event reaches an identity only if it
+/// was a participant when the event happened and the message is inside its window; a removed participant hears
+/// of its removal and no more; of a deleted thread only the deletion is served.
+async fn events_honour_windows_and_presence(backend: Backend) {
+    let c = Chat::start(backend).await;
+    let bob = c.user("bob@contoso.com", &["chat"]).await;
+    let late = c.user("late@contoso.com", &["chat"]).await;
+    let newbie = c.user("newbie@contoso.com", &["chat"]).await;
+    let mut bobs = Events::open(&c, &bob).await;
+    let created = c
+        .call(
+            &bob,
+            Method::POST,
+            "/chat/threads",
+            Some(json!({"topic": "History"})),
+        )
+        .await
+        .ok(StatusCode::CREATED)
+        .json();
+    let path = thread_path(created["chatThread"]["id"].as_str().unwrap());
+    let post = |text: &'static str| {
+        let (c, bob, path) = (&c, &bob, &path);
+        async move {
+            let sent = c
+                .call(
+                    bob,
+                    Method::POST,
+                    &format!("{path}/messages"),
+                    Some(json!({ "content": text })),
+                )
+                .await
+                .ok(StatusCode::CREATED)
+                .json();
+            sent["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let edit = |id: String, text: &'static str| {
+        let (c, bob, path) = (&c, &bob, &path);
+        async move {
+            c.call(
+                bob,
+                Method::PATCH,
+                &format!("{path}/messages/{id}"),
+                Some(json!({ "content": text })),
+            )
+            .await
+            .ok(StatusCode::NO_CONTENT);
+        }
+    };
+    let receipt = |id: String| {
+        let (c, bob, path) = (&c, &bob, &path);
+        async move {
+            c.call(
+                bob,
+                Method::POST,
+                &format!("{path}/readReceipts"),
+                Some(json!({ "chatMessageId": id })),
+            )
+            .await
+            .ok(StatusCode::OK);
+        }
+    };
+    let old = post("old").await;
+    bobs.expect("chatMessageReceived").await;
+
+    // Late is admitted a minute later with a window from half a minute before: "old" is outside it.
+    c.s.clock().advance_secs(60);
+    let window = tessera_core::Timestamp::from_millis(c.s.clock().now().millis() - 30_000);
+    c.add(
+        &bob,
+        &path,
+        vec![json!({"communicationIdentifier": ident(&late.id), "shareHistoryTime": window.to_rfc3339()})],
+    )
+    .await
+    .ok(StatusCode::CREATED);
+    edit(old.clone(), "old, edited").await;
+    let new = post("new").await;
+    for name in ["chatMessageReceived", "chatMessageEdited", "chatMessageReceived"] {
+        bobs.expect(name).await;
+    }
+
+    // Replayed from the log's start, Late gets its admission and "new": not "old", not the edit of "old".
+    let mut lates = Events::resume_on(&c.s, &late, Some("0")).await;
+    let admitted = lates.expect("chatMessageReceived").await;
+    assert_eq!(admitted["message"]["type"], "participantAdded", "{admitted}");
+    let got = lates.expect("chatMessageReceived").await;
+    assert_eq!(got["message"]["id"], new.as_str(), "{got}");
+    assert_eq!(
+        lates.next(Duration::from_millis(500)).await,
+        None,
+        "nothing before the window"
+    );
+
+    // Live, the same: another edit of "old" and a receipt of it pass Late by; those of "new" reach it.
+    edit(old.clone(), "old, edited again").await;
+    receipt(old.clone()).await;
+    edit(new.clone(), "new, edited").await;
+    let got = lates.expect("chatMessageEdited").await;
+    assert_eq!(got["message"]["content"]["message"], "new, edited", "{got}");
+    receipt(new.clone()).await;
+    assert_eq!(
+        lates.expect("readReceiptReceived").await["chatMessageId"],
+        new.as_str()
+    );
+    c.call(&late, Method::GET, &format!("{path}/messages/{old}"), None)
+        .await
+        .error(StatusCode::NOT_FOUND, "MessageNotFound");
+
+    // Newbie may read the whole history, but its replay starts at its admission: it was not there before.
+    c.add(&bob, &path, vec![participant(&newbie, "Newbie")])
+        .await
+        .ok(StatusCode::CREATED);
+    c.call(&newbie, Method::GET, &format!("{path}/messages/{old}"), None)
+        .await
+        .ok(StatusCode::OK);
+    let mut newbies = Events::resume_on(&c.s, &newbie, Some("0")).await;
+    let admitted = newbies.expect("chatMessageReceived").await;
+    assert_eq!(admitted["message"]["type"], "participantAdded", "{admitted}");
+    assert_eq!(
+        admitted["message"]["content"]["participants"][0]["communicationIdentifier"]["rawId"],
+        newbie.id.as_str()
+    );
+    assert_eq!(newbies.next(Duration::from_millis(500)).await, None);
+
+    // Removed, Newbie hears of its removal, then nothing more of the thread.
+    c.call(
+        &bob,
+        Method::POST,
+        &format!("{path}/participants/:remove"),
+        Some(ident(&newbie.id)),
+    )
+    .await
+    .ok(StatusCode::NO_CONTENT);
+    let removed = newbies.expect("chatMessageReceived").await;
+    assert_eq!(removed["message"]["type"], "participantRemoved", "{removed}");
+    post("after Newbie").await;
+    assert_eq!(
+        lates.expect("chatMessageReceived").await["message"]["type"],
+        "participantAdded"
+    );
+    assert_eq!(
+        lates.expect("chatMessageReceived").await["message"]["type"],
+        "participantRemoved"
+    );
+    assert_eq!(
+        lates.expect("chatMessageReceived").await["message"]["content"]["message"],
+        "after Newbie"
+    );
+    assert_eq!(newbies.next(Duration::from_millis(500)).await, None);
+
+    // Deleted, the thread serves nothing but its deletion, live or replayed.
+    c.call(&bob, Method::DELETE, &path, None)
+        .await
+        .ok(StatusCode::NO_CONTENT);
+    lates.expect("chatThreadDeleted").await;
+    for who in [&bob, &late] {
+        let mut replayed = Events::resume_on(&c.s, who, Some("0")).await;
+        replayed.expect("chatThreadDeleted").await;
+        assert_eq!(replayed.next(Duration::from_millis(500)).await, None);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_honour_windows_and_presence_on_sqlite() {
+    events_honour_windows_and_presence(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_honour_windows_and_presence_on_postgres() {
+    events_honour_windows_and_presence(Backend::Postgres).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn windows_hold_and_threads_are_capped_on_sqlite() {
     windows_hold_and_threads_are_capped(Backend::Sqlite).await;

@@ -1,10 +1,22 @@
 //! What both backends compute the same way inside their chat transactions: the next message's numbers, an edit's
-//! new version, and the participant cap.
+//! new version, and the participant cap; and the statements both run as they are.
 
 use crate::{Result, StoreError};
 use std::collections::BTreeMap;
 use tessera_core::Timestamp;
 use tessera_core::chat::{MAX_PARTICIPANTS, Message, NewMessage, ThreadId, next_message_id};
+
+/// The chat events after `$2` of the threads `$1` participates in, or naming it, at most `$3`.
+pub(crate) const EVENTS_FOR: &str = "SELECT * FROM chat_events
+     WHERE seq > $2
+       AND (identity_id = $1 OR thread_id IN (SELECT thread_id FROM chat_participants WHERE identity_id = $1))
+     ORDER BY seq LIMIT $3";
+
+/// A thread's deletion and participants with their admissions (one row with null participant columns when it has
+/// none; no row when there is no such thread), read by [`crate::rows::audience`].
+pub(crate) const AUDIENCE: &str = "SELECT t.deleted_at, p.identity_id, p.share_history_from, p.added_at
+     FROM chat_threads t LEFT JOIN chat_participants p ON p.thread_id = t.id
+     WHERE t.id = $1";
 
 /// `LimitReached` when a thread holds `count` participants, more than [`MAX_PARTICIPANTS`] (the transaction that
 /// added them then rolls back).

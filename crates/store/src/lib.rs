@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tessera_core::FlagSet;
 use tessera_core::audit::{Event, NewEvent, Outcome};
-use tessera_core::chat::{ChatEvent, Message, NewMessage, Participant, Thread, ThreadId};
+use tessera_core::chat::{ChatEvent, Member, Message, NewMessage, Participant, Thread, ThreadId};
 use tessera_core::face::{
     Detection, GroupId, LargeFaceList, LargePersonGroup, ListFace, PersistedFace, Person, Training,
 };
@@ -81,6 +81,25 @@ pub enum ThreadChange {
     AddParticipants(Vec<Participant>),
     /// Removes this participant.
     RemoveParticipant(IdentityId),
+}
+
+impl ThreadChange {
+    /// The participant it removes: the posted message's event names it, so that its removal reaches it.
+    pub fn removed(&self) -> Option<&IdentityId> {
+        match self {
+            Self::RemoveParticipant(identity) => Some(identity),
+            Self::None | Self::Topic(_) | Self::AddParticipants(_) => None,
+        }
+    }
+}
+
+/// Whom a thread's events may reach ([`tessera_core::chat::event_reaches`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audience {
+    /// When the thread was deleted (then only its deletion is served).
+    pub deleted_at: Option<Timestamp>,
+    /// Its participants now, with their admission and window.
+    pub members: Vec<Member>,
 }
 
 /// Who has read a thread up to which message.
@@ -387,6 +406,11 @@ pub trait Store: Send + Sync + 'static {
     /// transaction. On PostgreSQL a `seq` may become visible after a higher one (transactions commit out of
     /// order): a reader re-reads from its last gap.
     async fn chat_events_after(&self, after: i64, limit: u32) -> Result<Vec<ChatEvent>>;
+    /// The chat events with `seq` above `after` that may concern `identity`: those of threads it participates in
+    /// and those that name it (its removal), in `seq` order, at most `limit`.
+    async fn chat_events_for(&self, identity: &IdentityId, after: i64, limit: u32) -> Result<Vec<ChatEvent>>;
+    /// Whom `thread`'s events may reach; `None` if there is no such thread.
+    async fn chat_audience(&self, thread: &ThreadId) -> Result<Option<Audience>>;
     /// The highest chat event `seq` so far (0 if none).
     async fn last_chat_event(&self) -> Result<i64>;
     /// Deletes the chat events older than `before`; returns how many.

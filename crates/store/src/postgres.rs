@@ -12,7 +12,7 @@
 //! not depend on the database's locale and still uses the unique index.
 
 use crate::{
-    AccountChange, AuditQuery, MAX_AUDIT_PAGE, NewKey, ReadReceipt, Result, SealedAccessKey, Store,
+    AccountChange, Audience, AuditQuery, MAX_AUDIT_PAGE, NewKey, ReadReceipt, Result, SealedAccessKey, Store,
     StoreError, ThreadChange, chat, rows,
 };
 use async_trait::async_trait;
@@ -1062,7 +1062,7 @@ impl Store for PgStore {
             thread,
             ChatEventKind::MessageReceived,
             Some(posted.id),
-            None,
+            change.removed(),
             None,
             now,
         )
@@ -1218,6 +1218,24 @@ impl Store for PgStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(rows::chat_event).collect()
+    }
+
+    async fn chat_events_for(&self, identity: &IdentityId, after: i64, limit: u32) -> Result<Vec<ChatEvent>> {
+        let rows = sqlx::query(chat::EVENTS_FOR)
+            .bind(identity.as_str())
+            .bind(after)
+            .bind(i64::from(limit.clamp(1, 10_000)))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(rows::chat_event).collect()
+    }
+
+    async fn chat_audience(&self, thread: &ThreadId) -> Result<Option<Audience>> {
+        let rows = sqlx::query(chat::AUDIENCE)
+            .bind(thread.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows::audience(&rows)
     }
 
     async fn last_chat_event(&self) -> Result<i64> {

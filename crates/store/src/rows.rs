@@ -7,7 +7,8 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 use std::collections::BTreeMap;
 use tessera_core::audit::{Event, Outcome};
 use tessera_core::chat::{
-    ChatEvent, ChatEventKind, Message, MessageContent, MessageType, NewMessage, Participant, Thread, ThreadId,
+    ChatEvent, ChatEventKind, Member, Message, MessageContent, MessageType, NewMessage, Participant, Thread,
+    ThreadId,
 };
 use tessera_core::face::{
     Detection, GroupId, LargeFaceList, LargePersonGroup, ListFace, PersistedFace, Person, Training,
@@ -462,6 +463,35 @@ where
         display_name: col(row, "display_name")?,
         share_history_from: optional_time(row, "share_history_from")?,
     })
+}
+
+/// A thread's [`crate::Audience`] from the rows of [`crate::chat::AUDIENCE`]; `None` when there are none.
+pub(crate) fn audience<R>(rows: &[R]) -> Result<Option<crate::Audience>>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    Option<String>: Decodes<R>,
+    Option<i64>: Decodes<R>,
+{
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let mut members = Vec::with_capacity(rows.len());
+    for row in rows {
+        let Some(identity) = col::<R, Option<String>>(row, "identity_id")? else {
+            continue;
+        };
+        members.push(Member {
+            identity: identity_id(&identity)?,
+            share_history_from: optional_time(row, "share_history_from")?,
+            added_at: optional_time(row, "added_at")?
+                .ok_or_else(|| corrupt("a participant without added_at"))?,
+        });
+    }
+    Ok(Some(crate::Audience {
+        deleted_at: optional_time(first, "deleted_at")?,
+        members,
+    }))
 }
 
 /// A message's content as stored (JSON).

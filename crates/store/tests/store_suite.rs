@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use tessera_core::audit::{ChainVerifier, Event, GENESIS_HASH, NewEvent, Outcome};
 use tessera_core::chat::{
-    ChatEventKind, MessageContent, MessageType, NewMessage, Participant, Thread, ThreadId,
+    ChatEvent, ChatEventKind, Member, MessageContent, MessageType, NewMessage, Participant, Thread, ThreadId,
 };
 use tessera_core::face::{
     Detection, GroupId, LargeFaceList, LargePersonGroup, ListFace, PersistedFace, Person, Training,
@@ -146,6 +146,7 @@ suite!(
     chat_admissions_are_kept_and_the_thread_cap_holds,
     chat_messages_edit_delete_page_and_receipts,
     chat_changes_append_their_events,
+    chat_events_are_read_by_audience,
 );
 
 // ---- fixtures ----
@@ -2435,4 +2436,131 @@ async fn chat_changes_append_their_events(db: Db) {
     );
     assert_eq!(store.purge_chat_events(T0.plus_secs(3)).await.unwrap(), 3);
     assert_eq!(store.chat_events_after(start, 100).await.unwrap().len(), 3);
+}
+
+async fn chat_events_are_read_by_audience(db: Db) {
+    let store = db.store.as_ref();
+    let a = comm_account(store, "chat-audience").await;
+    let (ours, theirs) = (new_thread(&a, 50, 1, T0), new_thread(&a, 51, 3, T0));
+    let windowed = Participant {
+        share_history_from: Some(T0.plus_secs(10)),
+        ..joining(&a, 2, "Sue")
+    };
+    store
+        .create_thread(&ours, &[joining(&a, 1, "Bob"), windowed], None)
+        .await
+        .unwrap();
+    store
+        .create_thread(&theirs, &[joining(&a, 3, "Eve")], None)
+        .await
+        .unwrap();
+    let start = store.last_chat_event().await.unwrap();
+    store
+        .post(
+            &ours.id,
+            &ThreadChange::None,
+            &text(&a, 1, "ours"),
+            T0.plus_secs(1),
+        )
+        .await
+        .unwrap();
+    store
+        .post(
+            &theirs.id,
+            &ThreadChange::None,
+            &text(&a, 3, "theirs"),
+            T0.plus_secs(2),
+        )
+        .await
+        .unwrap();
+    let audience = store.chat_audience(&ours.id).await.unwrap().expect("a thread");
+    assert_eq!(audience.deleted_at, None);
+    let mut members = audience.members.clone();
+    members.sort_by(|x, y| x.identity.cmp(&y.identity));
+    assert_eq!(
+        members,
+        [
+            Member {
+                identity: member(&a, 1),
+                share_history_from: None,
+                added_at: T0
+            },
+            Member {
+                identity: member(&a, 2),
+                share_history_from: Some(T0.plus_secs(10)),
+                added_at: T0
+            },
+        ]
+    );
+
+    // Sue's removal names her: she may still replay it, and nothing after it.
+    store
+        .post(
+            &ours.id,
+            &ThreadChange::RemoveParticipant(member(&a, 2)),
+            &text(&a, 1, "bye Sue"),
+            T0.plus_secs(3),
+        )
+        .await
+        .unwrap();
+    store
+        .post(
+            &ours.id,
+            &ThreadChange::None,
+            &text(&a, 1, "after"),
+            T0.plus_secs(4),
+        )
+        .await
+        .unwrap();
+    let texts = |events: Vec<ChatEvent>| async move {
+        let mut texts = Vec::new();
+        for e in events {
+            let m = store
+                .message(&e.thread, e.message.unwrap())
+                .await
+                .unwrap()
+                .unwrap();
+            texts.push(m.body.content.message.unwrap());
+        }
+        texts
+    };
+    let bobs = store.chat_events_for(&member(&a, 1), start, 100).await.unwrap();
+    assert_eq!(texts(bobs.clone()).await, ["ours", "bye Sue", "after"]);
+    assert_eq!(
+        bobs[1].identity,
+        Some(member(&a, 2)),
+        "the removal names whom it removed"
+    );
+    let sues = store.chat_events_for(&member(&a, 2), start, 100).await.unwrap();
+    assert_eq!(texts(sues).await, ["bye Sue"]);
+    let eves = store.chat_events_for(&member(&a, 3), start, 100).await.unwrap();
+    assert_eq!(texts(eves).await, ["theirs"]);
+    assert_eq!(
+        store
+            .chat_events_for(&member(&a, 1), bobs[1].seq, 100)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .chat_events_for(&member(&a, 1), start, 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    store
+        .delete_thread(a.id, &ours.id, T0.plus_secs(5))
+        .await
+        .unwrap();
+    let audience = store.chat_audience(&ours.id).await.unwrap().expect("still known");
+    assert_eq!(audience.deleted_at, Some(T0.plus_secs(5)));
+    assert_eq!(audience.members.len(), 1, "its deletion still reaches Bob");
+    assert_eq!(
+        store.chat_audience(&new_thread(&a, 52, 1, T0).id).await.unwrap(),
+        None
+    );
 }
