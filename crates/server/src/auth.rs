@@ -1,6 +1,7 @@
 //! Who is calling. [`Caller`] authenticates an account by `Ocp-Apim-Subscription-Key` or by an STS bearer token;
-//! [`Admin`] authenticates the operator. Both count failures per client address and answer 429 once an address
-//! has failed too often.
+//! [`Admin`] authenticates the operator. Every authentication runs under the failure limiter
+//! ([`rate_limited`], `crate::ratelimit`): counted per client address and per presented credential, reserved
+//! before it is verified, and never refusing a valid credential for others' failures.
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -59,20 +60,37 @@ pub struct Admin;
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(client_ip(parts)))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self(client_ip(parts, state)))
     }
 }
 
-/// The client address (loopback when the app runs without a socket, as in router tests).
-pub fn client_ip(parts: &Parts) -> IpAddr {
-    parts
+/// The client address: the peer's, or the one a trusted proxy forwarded (`crate::forwarded`); loopback when the
+/// app runs without a socket, as in router tests.
+pub fn client_ip(parts: &Parts, state: &AppState) -> IpAddr {
+    let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |ConnectInfo(addr)| addr.ip())
+        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |ConnectInfo(addr)| addr.ip());
+    crate::forwarded::client_address(peer, &parts.headers, &state.config.trusted_proxies)
+}
+
+/// What the limiter counts a credential by: the SHA-256 of the subscription key, else of the whole
+/// `Authorization` value (a bearer token, the admin key, an HMAC signature); none when neither is sent.
+pub(crate) fn presented(headers: &HeaderMap) -> Option<[u8; 32]> {
+    headers
+        .get(SUBSCRIPTION_KEY_HEADER)
+        .or_else(|| headers.get("authorization"))
+        .map(|value| {
+            let mut hash = [0u8; 32];
+            hash.copy_from_slice(
+                aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, value.as_bytes()).as_ref(),
+            );
+            hash
+        })
 }
 
 pub(crate) fn header<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, ApiError> {
@@ -99,26 +117,28 @@ pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     )
 }
 
-/// Runs an authentication attempt under the client address's failure limit: 429 while the address is over it,
-/// and every 401 counted against it.
+/// Runs an authentication attempt under the failure limiter: its place is reserved before it runs (a credential
+/// that has failed too often is refused then, with 429), and a 401 counts against the address and the credential,
+/// answered 429 instead once the address is over its limit. What verifies is never refused.
 pub(crate) async fn rate_limited<T>(
     parts: &Parts,
     state: &AppState,
     attempt: impl Future<Output = Result<T, ApiError>>,
 ) -> Result<T, ApiError> {
-    let ip = client_ip(parts);
-    state
+    let reserved = state
         .auth_failures
-        .check(ip)
-        .map_err(ApiError::too_many_requests)?;
-    let result = attempt.await;
-    if result
-        .as_ref()
-        .is_err_and(|e| e.status() == axum::http::StatusCode::UNAUTHORIZED)
-    {
-        state.auth_failures.record_failure(ip);
+        .reserve(client_ip(parts, state), presented(&parts.headers))
+        .map_err(|wait| ApiError::too_many_requests(wait, "this credential has failed too often"))?;
+    match attempt.await {
+        Err(e) if e.status() == axum::http::StatusCode::UNAUTHORIZED => match reserved.failed() {
+            Some(wait) => Err(ApiError::too_many_requests(
+                wait,
+                "too many failed authentication attempts from this address",
+            )),
+            None => Err(e),
+        },
+        result => result,
     }
-    result
 }
 
 impl FromRequestParts<AppState> for Caller {

@@ -106,6 +106,8 @@ pub struct FileConfig {
     pub auth_failure_limit: Option<u32>,
     /// The window for `auth_failure_limit`, seconds.
     pub auth_failure_window_secs: Option<u64>,
+    /// Reverse proxies (addresses or CIDR blocks) whose `X-Forwarded-For` names the client; none by default.
+    pub trusted_proxies: Option<Vec<String>>,
     /// How long a connection may take to send a request's headers, and stay idle between HTTP/1.1 requests,
     /// seconds.
     pub header_read_timeout_secs: Option<u64>,
@@ -234,6 +236,8 @@ pub struct Config {
     pub auth_failure_limit: u32,
     /// Auth failure window.
     pub auth_failure_window: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Longest wait for a request's headers (after the TLS handshake), and longest HTTP/1.1 keep-alive idle.
     pub header_read_timeout: Duration,
     /// Connections open at once from one client address.
@@ -353,6 +357,20 @@ impl Config {
             return err("key_refresh_secs must be between 1 and 300");
         }
         let face = FaceConfig::resolve(file.face.unwrap_or_default(), &data_dir)?;
+        let mut trusted_proxies = Vec::new();
+        for raw in file.trusted_proxies.unwrap_or_default() {
+            let net = raw
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+            match net {
+                Ok(net) => trusted_proxies.push(net.trunc()),
+                Err(_) => {
+                    return err(format!(
+                        "trusted_proxies: {raw:?} is not an address or CIDR block"
+                    ));
+                }
+            }
+        }
         Ok(Self {
             listen,
             data_dir,
@@ -364,6 +382,7 @@ impl Config {
             key_refresh,
             auth_failure_limit: file.auth_failure_limit.unwrap_or(20).max(1),
             auth_failure_window: Duration::from_secs(file.auth_failure_window_secs.unwrap_or(60).max(1)),
+            trusted_proxies,
             header_read_timeout: Duration::from_secs(file.header_read_timeout_secs.unwrap_or(10).max(1)),
             max_connections_per_address: file.max_connections_per_address.unwrap_or(256).max(1),
             max_connections: file.max_connections.unwrap_or(4096).max(1),

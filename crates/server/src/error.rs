@@ -47,11 +47,11 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
     /// 429 with `Retry-After`.
-    pub fn too_many_requests(retry_after_secs: u64) -> Self {
+    pub fn too_many_requests(retry_after_secs: u64, why: &str) -> Self {
         Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "TooManyRequests",
-            "too many failed authentication attempts from this address; retry later",
+            format!("{why}; retry in {retry_after_secs} s"),
         )
         .retry_after(retry_after_secs)
     }

@@ -13,6 +13,7 @@ pub mod config;
 mod connections;
 pub mod error;
 pub mod face_engine;
+mod forwarded;
 pub mod gate;
 mod keyring;
 mod metrics_setup;

@@ -7,6 +7,7 @@ mod common;
 use common::{ADMIN_KEY, Acct, Backend, Options, Resp, Server, communication_id, face_id, jwt_claims};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use tessera_server::FileConfig;
 
 const ID: &str = "Face.Identification";
 
@@ -58,8 +59,26 @@ async fn the_admin_api_needs_the_admin_key() {
         .error(StatusCode::UNAUTHORIZED, "MissingCredentials");
 }
 
+/// A client of `s` whose requests come from the loopback address `from` (127.0.0.0/8 is all loopback on Linux).
+fn client_from(s: &Server, from: &str) -> reqwest::Client {
+    common::client_builder(&s.running)
+        .local_address(from.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+/// A request for `issueToken` with subscription key `key` from `client`.
+async fn issue_with(s: &Server, client: &reqwest::Client, key: &str) -> Resp {
+    s.send(
+        client
+            .post(s.url("/sts/v1.0/issueToken"))
+            .header("Ocp-Apim-Subscription-Key", key),
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn repeated_authentication_failures_are_slowed_with_429() {
+async fn failures_never_lock_out_valid_credentials() {
     let s = Server::start(Backend::Sqlite).await;
     let client = s.create_account(&face_id("client-one")).await;
     let bad = || {
@@ -72,34 +91,124 @@ async fn repeated_authentication_failures_are_slowed_with_429() {
     for _ in 0..15 {
         bad().await.error(StatusCode::UNAUTHORIZED, "InvalidAdminKey");
     }
-    for _ in 0..5 {
-        s.send(
-            s.request(Method::POST, "/sts/v1.0/issueToken")
-                .header("Ocp-Apim-Subscription-Key", "wrong"),
-        )
-        .await
-        .error(StatusCode::UNAUTHORIZED, "InvalidSubscriptionKey");
+    for n in 0..5 {
+        issue_with(&s, &s.client, &format!("wrong-{n}"))
+            .await
+            .error(StatusCode::UNAUTHORIZED, "InvalidSubscriptionKey");
     }
+    // The address is over its limit: its failures are answered 429 with Retry-After...
     let limited = bad().await;
-    limited.error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests");
+    let message = limited.error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests");
+    assert!(message.contains("from this address"), "{message}");
     let retry: u64 = limited
         .header("retry-after")
         .parse()
         .expect("Retry-After in seconds");
     assert!((1..=60).contains(&retry), "Retry-After {retry}");
-    // While the address is blocked, even good credentials wait, on every authenticated route.
-    s.admin(Method::GET, "/admin/accounts", None)
+    issue_with(&s, &s.client, "wrong-new")
         .await
         .error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests");
+    // ...while valid credentials from the same address are served, on every authenticated route.
+    s.admin(Method::GET, "/admin/accounts", None)
+        .await
+        .ok(StatusCode::OK);
+    issue_with(&s, &s.client, &client.key1).await.ok(StatusCode::OK);
+    s.get("/healthz").await.ok(StatusCode::OK);
+    // Another address is not affected by this one's failures.
+    issue_with(&s, &client_from(&s, "127.0.0.2"), "wrong-elsewhere")
+        .await
+        .error(StatusCode::UNAUTHORIZED, "InvalidSubscriptionKey");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_credential_is_refused_from_every_address() {
+    let s = Server::start(Backend::Sqlite).await;
+    let client = s.create_account(&face_id("client-one")).await;
+    // One stale key retried from two addresses, ten times each: its own 20 failures.
+    for from in ["127.0.0.2", "127.0.0.3"] {
+        let c = client_from(&s, from);
+        for _ in 0..10 {
+            issue_with(&s, &c, "stale-key")
+                .await
+                .error(StatusCode::UNAUTHORIZED, "InvalidSubscriptionKey");
+        }
+    }
+    // From a third address it is refused before it is looked up; a valid key from there is served.
+    let third = client_from(&s, "127.0.0.4");
+    let message = issue_with(&s, &third, "stale-key")
+        .await
+        .error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests");
+    assert!(message.contains("this credential"), "{message}");
+    issue_with(&s, &third, "another-bad-key")
+        .await
+        .error(StatusCode::UNAUTHORIZED, "InvalidSubscriptionKey");
+    for _ in 0..30 {
+        issue_with(&s, &third, &client.key1).await.ok(StatusCode::OK);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrent_burst_is_counted_as_if_sequential() {
+    let s = Server::start(Backend::Sqlite).await;
+    let c = client_from(&s, "127.0.0.5");
+    let burst = (0..300).map(|n| {
+        let (s, c) = (&s, &c);
+        async move { issue_with(s, c, &format!("forged-{n}")).await.status }
+    });
+    let statuses = futures::future::join_all(burst).await;
+    let count = |status| statuses.iter().filter(|s| **s == status).count();
+    assert_eq!(count(StatusCode::UNAUTHORIZED), 20, "{statuses:?}");
+    assert_eq!(count(StatusCode::TOO_MANY_REQUESTS), 280);
+}
+
+/// `issueToken` with subscription key `key` from `client`, carrying `X-Forwarded-For: forwarded`.
+async fn forwarded(s: &Server, client: &reqwest::Client, forwarded: &str, key: &str) -> Resp {
     s.send(
-        s.request(Method::POST, "/sts/v1.0/issueToken")
-            .header("Ocp-Apim-Subscription-Key", &client.key1),
+        client
+            .post(s.url("/sts/v1.0/issueToken"))
+            .header("Ocp-Apim-Subscription-Key", key)
+            .header("X-Forwarded-For", forwarded),
     )
     .await
-    .error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests");
-    // Unauthenticated routes still answer.
-    s.get("/healthz").await.ok(StatusCode::OK);
-    s.get("/.well-known/jwks.json").await.ok(StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_addresses_are_believed_from_trusted_proxies_only() {
+    let s = Server::start_with(Options {
+        file: FileConfig {
+            trusted_proxies: Some(vec!["127.0.0.1/32".to_owned()]),
+            ..FileConfig::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    // Through the proxy (127.0.0.1): what a client claimed, then what the proxy appended, the client's address.
+    for n in 0..20 {
+        forwarded(&s, &s.client, "198.51.100.1, 203.0.113.1", &format!("bad-{n}"))
+            .await
+            .error(StatusCode::UNAUTHORIZED, "InvalidSubscriptionKey");
+    }
+    forwarded(&s, &s.client, "198.51.100.1, 203.0.113.1", "bad-next")
+        .await
+        .error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests");
+    forwarded(&s, &s.client, "198.51.100.1, 203.0.113.2", "bad-next")
+        .await
+        .error(StatusCode::UNAUTHORIZED, "InvalidSubscriptionKey");
+    // From a peer that is no trusted proxy the header is ignored: a new claim each time does not escape the count.
+    let direct = client_from(&s, "127.0.0.2");
+    for n in 0..20 {
+        forwarded(
+            &s,
+            &direct,
+            &format!("203.0.113.{}", n + 10),
+            &format!("direct-{n}"),
+        )
+        .await
+        .error(StatusCode::UNAUTHORIZED, "InvalidSubscriptionKey");
+    }
+    forwarded(&s, &direct, "203.0.113.99", "direct-next")
+        .await
+        .error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,9 +230,12 @@ async fn successes_are_not_counted_against_the_limit() {
     s.get("/admin/accounts")
         .await
         .error(StatusCode::UNAUTHORIZED, "MissingCredentials");
-    s.admin(Method::GET, "/admin/accounts", None)
+    s.get("/admin/accounts")
         .await
         .error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests");
+    s.admin(Method::GET, "/admin/accounts", None)
+        .await
+        .ok(StatusCode::OK);
 }
 
 async fn regenerate(s: &Server, rid: &str, slot: &str) -> Resp {

@@ -14,7 +14,7 @@ use crate::state::AppState;
 use crate::user_token::{self, Grant, UserToken};
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -62,14 +62,17 @@ fn refusal(r: RefreshRefusal) -> ApiError {
 pub async fn refresh(
     State(state): State<AppState>,
     ClientAddr(ip): ClientAddr,
+    headers: HeaderMap,
     token: UserToken,
     body: Result<ApiJson<RefreshBody>, ApiError>,
 ) -> Result<Response, ApiError> {
     let result = refresh_session(&state, &token, body).await;
     if let Err(e) = &result {
         if e.status() == StatusCode::UNAUTHORIZED {
-            // Wrong or spent secrets count against the address, like any failed authentication.
-            state.auth_failures.record_failure(ip);
+            // Wrong or spent secrets count against the address and the token, like any failed authentication.
+            if let Ok(attempt) = state.auth_failures.reserve(ip, crate::auth::presented(&headers)) {
+                let _ = attempt.failed();
+            }
         }
         let mut details =
             json!({"code": e.code(), "status": e.status().as_u16(), "presentedJti": token.claims.jti});

@@ -237,13 +237,18 @@ pub fn config(
 
 /// A client for `running`: trusting only its local CA over HTTPS, or plain.
 pub fn client_for(running: &Running) -> reqwest::Client {
+    client_builder(running).build().expect("build the HTTP client")
+}
+
+/// A client builder trusting `running`'s CA, with a 30 s timeout.
+pub fn client_builder(running: &Running) -> reqwest::ClientBuilder {
     install_crypto();
     let mut builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30));
     if let Some(ca) = &running.ca_cert {
         let pem = std::fs::read(ca).expect("read the generated CA");
         builder = builder.tls_certs_only([reqwest::Certificate::from_pem(&pem).expect("CA is PEM")]);
     }
-    builder.build().expect("build the HTTP client")
+    builder
 }
 
 impl Server {
