@@ -465,6 +465,14 @@ mod tests {
             )
             .contains("at least 16")
         );
+        let proxies = |list: &[&str]| FileConfig {
+            trusted_proxies: Some(list.iter().map(|s| (*s).to_owned()).collect()),
+            ..Default::default()
+        };
+        assert!(bad(proxies(&["10.0.0.0/33"]), Overrides::default()).contains("trusted_proxies"));
+        let c = Config::resolve(proxies(&["10.1.2.3/8", "::1"]), Overrides::default()).unwrap();
+        let nets: Vec<String> = c.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(nets, ["10.0.0.0/8", "::1/128"]);
     }
 
     #[test]
