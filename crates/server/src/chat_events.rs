@@ -16,7 +16,7 @@ use crate::routes::chat::{identifier, message_view};
 use crate::state::AppState;
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tessera_core::Timestamp;
 use tessera_core::chat::{self, ChatEvent, ChatEventKind, ThreadId};
@@ -56,18 +56,72 @@ pub struct ChatHub {
     sender: broadcast::Sender<Arc<Delivery>>,
     /// Wakes the tail before its next poll.
     wake: Arc<Notify>,
+    /// Each identity's open streams and replays on this node.
+    streams: Arc<Mutex<HashMap<IdentityId, Usage>>>,
+    limits: StreamLimits,
 }
 
-impl Default for ChatHub {
-    fn default() -> Self {
-        Self {
-            sender: broadcast::channel(BACKLOG).0,
-            wake: Arc::default(),
+/// What one identity may hold of this node's streams (`max_event_streams_per_identity`,
+/// `max_event_replays_per_minute`). Per node: behind a balancer spreading one identity over N nodes, N times as
+/// much, each node protecting itself.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamLimits {
+    /// Streams open at once.
+    pub streams_per_identity: usize,
+    /// Resumes with `Last-Event-ID` (each reads the log) per minute.
+    pub replays_per_minute: u32,
+}
+
+/// One identity's use of the streams.
+#[derive(Debug)]
+struct Usage {
+    open: usize,
+    replays_since: Instant,
+    replays: u32,
+}
+
+/// Why a stream is not opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamRefusal {
+    /// The identity holds its streams' worth already.
+    TooManyStreams,
+    /// The identity has replayed its minute's worth; retry after this many seconds.
+    TooManyReplays(u64),
+}
+
+/// A stream's place among its identity's, given back when the stream ends.
+#[derive(Debug)]
+pub struct StreamPlace {
+    streams: Arc<Mutex<HashMap<IdentityId, Usage>>>,
+    identity: IdentityId,
+}
+
+impl Drop for StreamPlace {
+    fn drop(&mut self) {
+        let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(usage) = streams.get_mut(&self.identity) {
+            usage.open -= 1;
+            if usage.open == 0 && usage.replays_since.elapsed() >= REPLAY_WINDOW {
+                streams.remove(&self.identity);
+            }
         }
     }
 }
 
+/// The window of `replays_per_minute`.
+const REPLAY_WINDOW: Duration = Duration::from_secs(60);
+
 impl ChatHub {
+    /// A hub whose streams are held to `limits`.
+    pub fn new(limits: StreamLimits) -> Self {
+        Self {
+            sender: broadcast::channel(BACKLOG).0,
+            wake: Arc::default(),
+            streams: Arc::default(),
+            limits,
+        }
+    }
+
     /// Tells the tail this node just changed a thread, so that it reads the log now rather than at its next poll
     /// (changes made on other nodes wait for the poll).
     pub fn changed(&self) {
@@ -77,6 +131,34 @@ impl ChatHub {
     /// The deliveries from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Delivery>> {
         self.sender.subscribe()
+    }
+
+    /// A place for one more stream of `identity`, which `replays` the log or not.
+    pub fn open(&self, identity: &IdentityId, replays: bool) -> Result<StreamPlace, StreamRefusal> {
+        let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        let usage = streams.entry(identity.clone()).or_insert(Usage {
+            open: 0,
+            replays_since: now,
+            replays: 0,
+        });
+        if now.duration_since(usage.replays_since) >= REPLAY_WINDOW {
+            usage.replays_since = now;
+            usage.replays = 0;
+        }
+        if replays && usage.replays >= self.limits.replays_per_minute {
+            let left = REPLAY_WINDOW.saturating_sub(now.duration_since(usage.replays_since));
+            return Err(StreamRefusal::TooManyReplays(left.as_secs() + 1));
+        }
+        if usage.open >= self.limits.streams_per_identity {
+            return Err(StreamRefusal::TooManyStreams);
+        }
+        usage.replays += u32::from(replays);
+        usage.open += 1;
+        Ok(StreamPlace {
+            streams: self.streams.clone(),
+            identity: identity.clone(),
+        })
     }
 }
 

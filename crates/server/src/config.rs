@@ -117,6 +117,10 @@ pub struct FileConfig {
     pub max_connections: Option<usize>,
     /// Whether `GET /metrics` needs the admin key.
     pub metrics_require_admin_key: Option<bool>,
+    /// `GET /chat/events` streams one identity may hold open at once on a node.
+    pub max_event_streams_per_identity: Option<usize>,
+    /// `GET /chat/events` resumes (`Last-Event-ID`) one identity may make per minute on a node.
+    pub max_event_replays_per_minute: Option<u32>,
     /// The face engine.
     pub face: Option<FaceFileConfig>,
 }
@@ -246,6 +250,10 @@ pub struct Config {
     pub max_connections: usize,
     /// Whether `GET /metrics` needs the admin key.
     pub metrics_require_admin_key: bool,
+    /// Event streams per identity at once.
+    pub max_event_streams_per_identity: usize,
+    /// Event stream resumes per identity per minute.
+    pub max_event_replays_per_minute: u32,
     /// Benchmark routes.
     pub bench_routes: bool,
     /// The face engine.
@@ -387,6 +395,8 @@ impl Config {
             max_connections_per_address: file.max_connections_per_address.unwrap_or(256).max(1),
             max_connections: file.max_connections.unwrap_or(4096).max(1),
             metrics_require_admin_key: file.metrics_require_admin_key.unwrap_or(false),
+            max_event_streams_per_identity: file.max_event_streams_per_identity.unwrap_or(10).max(1),
+            max_event_replays_per_minute: file.max_event_replays_per_minute.unwrap_or(30).max(1),
             bench_routes: o.bench_routes,
             face,
         })

@@ -90,7 +90,10 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
         admin_key,
         metrics: metrics_setup::handle(),
         face,
-        chat: crate::chat_events::ChatHub::default(),
+        chat: crate::chat_events::ChatHub::new(crate::chat_events::StreamLimits {
+            streams_per_identity: config.max_event_streams_per_identity,
+            replays_per_minute: config.max_event_replays_per_minute,
+        }),
         config: config.clone(),
     });
     let maintenance = tokio::spawn(maintain(state.clone()));

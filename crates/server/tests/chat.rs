@@ -26,7 +26,11 @@ struct User {
 
 impl Chat {
     async fn start(backend: Backend) -> Self {
-        let s = Server::start(backend).await;
+        Self::on(Server::start(backend).await).await
+    }
+
+    /// Chat on the server `s`, with an account of its own.
+    async fn on(s: Server) -> Self {
         let account = s.create_account(&common::communication_id("chat")).await;
         let trusted = IdentityClient::new(
             Endpoint::with_client(s.base.clone(), s.client.clone()),
@@ -719,6 +723,73 @@ async fn events_reach_participants_only(backend: Backend) {
         .await
         .expect("the stream tells why it ends");
     assert_eq!(name, "tokenExpired");
+}
+
+/// One identity holds a bounded number of streams on a node, and resumes a bounded number of times a minute;
+/// others are not affected, and a closed stream gives its place back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_streams_are_capped_per_identity() {
+    let c = Chat::on(
+        Server::start_with(Options {
+            file: FileConfig {
+                max_event_streams_per_identity: Some(2),
+                max_event_replays_per_minute: Some(3),
+                ..FileConfig::default()
+            },
+            ..Options::default()
+        })
+        .await,
+    )
+    .await;
+    let bob = c.user("bob@contoso.com", &["chat"]).await;
+    let sue = c.user("sue@contoso.com", &["chat"]).await;
+    let open = |who: &User, last_id: Option<&str>| {
+        let mut request = c.s.request(Method::GET, "/chat/events").bearer_auth(&who.token);
+        if let Some(id) = last_id {
+            request = request.header("last-event-id", id);
+        }
+        request
+    };
+    let first = Events::open(&c, &bob).await;
+    let _second = Events::open(&c, &bob).await;
+    let message =
+        c.s.send(open(&bob, None))
+            .await
+            .error(StatusCode::TOO_MANY_REQUESTS, "TooManyEventStreams");
+    assert!(message.contains("2 event streams"), "{message}");
+    let _sues = Events::open(&c, &sue).await;
+    drop(first);
+    // The server notices a closed connection and gives its place back: wait for that, counting no replay.
+    let when_free = |who: &User, last_id: Option<&'static str>| {
+        let request = open(who, last_id);
+        async move {
+            let deadline = tokio::time::Instant::now() + EVENT_WAIT;
+            loop {
+                let response = request.try_clone().unwrap().send().await.unwrap();
+                if response.status() == StatusCode::OK {
+                    return response;
+                }
+                let body: Value = response.json().await.unwrap();
+                assert_eq!(body["error"]["code"], "TooManyEventStreams", "{body}");
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "a closed stream's place came back"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    drop(when_free(&bob, None).await);
+
+    // Resumes: three a minute, then 429 with Retry-After; a stream that does not resume still opens.
+    for _ in 0..3 {
+        drop(when_free(&sue, Some("0")).await);
+    }
+    let refused = c.s.send(open(&sue, Some("0"))).await;
+    refused.error(StatusCode::TOO_MANY_REQUESTS, "TooManyEventReplays");
+    let retry: u64 = refused.header("retry-after").parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    drop(when_free(&sue, None).await);
 }
 
 /// A history window is set once, at admission, and never wider than the adder's: re-adding oneself or another

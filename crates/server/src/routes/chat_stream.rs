@@ -8,16 +8,20 @@
 //! events; delivery is at least once, in log order per node. A subscriber too slow to keep up, or too far behind
 //! to replay, gets `lagged` with how many events it may have missed.
 //!
+//! One identity holds at most `max_event_streams_per_identity` streams on a node (one more is 429
+//! `TooManyEventStreams`) and resumes at most `max_event_replays_per_minute` times a minute (429
+//! `TooManyEventReplays` with `Retry-After`): a replay reads up to 10,000 events of the log.
+//!
 //! The token is checked again every [`RECHECK`]: once it expires the stream sends `tokenExpired` and ends (the
 //! client reconnects with a fresh token); once it is revoked, its identity deleted, its session ended or its
 //! account disabled, the stream sends `tokenRevoked` (`data` holds the code) and ends.
 
-use crate::chat_events::{Delivery, replay};
+use crate::chat_events::{Delivery, StreamPlace, StreamRefusal, replay};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::user_token::UserToken;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use serde_json::json;
@@ -34,6 +38,8 @@ const RECHECK: Duration = Duration::from_secs(2);
 
 /// A subscriber's stream state.
 struct Subscriber {
+    /// Its place among its identity's streams, for as long as it lives.
+    _place: StreamPlace,
     state: AppState,
     token: UserToken,
     live: Receiver<Arc<Delivery>>,
@@ -112,6 +118,25 @@ pub async fn events(
                 })?,
         ),
     };
+    let place = state
+        .chat
+        .open(&token.identity.id, resume_after.is_some())
+        .map_err(|refusal| match refusal {
+            StreamRefusal::TooManyStreams => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyEventStreams",
+                format!(
+                    "this identity has {} event streams open on this node; close one first",
+                    state.config.max_event_streams_per_identity
+                ),
+            ),
+            StreamRefusal::TooManyReplays(wait) => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyEventReplays",
+                format!("this identity resumed its event stream too often; retry in {wait} s"),
+            )
+            .retry_after(wait),
+        })?;
     // Subscribed before the replay is read, so nothing falls between the two.
     let live = state.chat.subscribe();
     let mut backlog = VecDeque::new();
@@ -127,6 +152,7 @@ pub async fn events(
         }
     }
     let subscriber = Subscriber {
+        _place: place,
         state,
         token,
         live,
