@@ -1,11 +1,13 @@
 //! The router: every route, the JSON fallbacks, and the layers (request id, tracing, metrics, body limit).
 
+use crate::body::{self, BodyTimeout, MAX_BODY_BYTES};
 use crate::error::ApiError;
 use crate::routes::identities::{self, Dialect};
 use crate::routes::{access, admin, bench, chat, face, face_lists, face_recognition, ops, sts, wellknown};
 use crate::state::AppState;
+use axum::Extension;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -13,9 +15,6 @@ use axum::routing::{get, post};
 use std::time::Instant;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
-
-/// Largest request body, bytes. The STS and admin bodies are small JSON documents.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -73,7 +72,8 @@ pub fn app(state: AppState) -> Router {
         }
     }
     router
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(body::Limit::max(MAX_BODY_BYTES))
+        .layer(Extension(BodyTimeout(state.config.request_body_timeout)))
         .layer(middleware::from_fn(track))
         .layer(
             TraceLayer::new_for_http()

@@ -111,6 +111,11 @@ pub struct FileConfig {
     /// How long a connection may take to send a request's headers, and stay idle between HTTP/1.1 requests,
     /// seconds.
     pub header_read_timeout_secs: Option<u64>,
+    /// How long a closing connection keeps reading (and discarding) what its client still sends, so that an
+    /// early answer reaches it, seconds.
+    pub close_linger_secs: Option<u64>,
+    /// How long a request's whole body may take to arrive, seconds.
+    pub request_body_timeout_secs: Option<u64>,
     /// Connections open at once from one client address.
     pub max_connections_per_address: Option<usize>,
     /// Connections open at once in all.
@@ -244,6 +249,10 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Longest wait for a request's headers (after the TLS handshake), and longest HTTP/1.1 keep-alive idle.
     pub header_read_timeout: Duration,
+    /// Longest lingering close.
+    pub close_linger: Duration,
+    /// Longest a request's whole body may take.
+    pub request_body_timeout: Duration,
     /// Connections open at once from one client address.
     pub max_connections_per_address: usize,
     /// Connections open at once in all.
@@ -392,6 +401,8 @@ impl Config {
             auth_failure_window: Duration::from_secs(file.auth_failure_window_secs.unwrap_or(60).max(1)),
             trusted_proxies,
             header_read_timeout: Duration::from_secs(file.header_read_timeout_secs.unwrap_or(10).max(1)),
+            close_linger: Duration::from_secs(file.close_linger_secs.unwrap_or(5)),
+            request_body_timeout: Duration::from_secs(file.request_body_timeout_secs.unwrap_or(60).max(1)),
             max_connections_per_address: file.max_connections_per_address.unwrap_or(256).max(1),
             max_connections: file.max_connections.unwrap_or(4096).max(1),
             metrics_require_admin_key: file.metrics_require_admin_key.unwrap_or(false),

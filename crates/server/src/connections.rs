@@ -3,6 +3,7 @@
 //! `tessera_connections_refused_total`. The address is the TCP peer's: behind a reverse proxy every connection
 //! comes from the proxy, so the per-address cap must leave room for its pool.
 
+use crate::linger::Lingering;
 use axum_server::accept::Accept;
 use std::collections::HashMap;
 use std::future::Future;
@@ -10,6 +11,7 @@ use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::net::TcpStream;
 
 /// The caps and the connections open now.
@@ -73,17 +75,18 @@ impl Drop for Place {
 }
 
 /// An acceptor that takes a place before handing the connection to `inner` (the TLS acceptor's inner one, so
-/// that a refused connection costs no handshake).
+/// that a refused connection costs no handshake), as a stream that lingers on close ([`Lingering`]).
 #[derive(Debug, Clone)]
 pub struct Capped<A> {
     inner: A,
     caps: Arc<ConnectionCaps>,
+    linger: Duration,
 }
 
 impl<A> Capped<A> {
-    /// `inner` under `caps`.
-    pub fn new(inner: A, caps: Arc<ConnectionCaps>) -> Self {
-        Self { inner, caps }
+    /// `inner` under `caps`, its connections lingering up to `linger` on close.
+    pub fn new(inner: A, caps: Arc<ConnectionCaps>, linger: Duration) -> Self {
+        Self { inner, caps, linger }
     }
 }
 
@@ -92,7 +95,7 @@ type Accepted<Stream, Service> =
 
 impl<A, S> Accept<TcpStream, S> for Capped<A>
 where
-    A: Accept<TcpStream, S>,
+    A: Accept<Lingering, S>,
     A::Future: Send + 'static,
     A::Stream: Send + 'static,
     A::Service: Send + 'static,
@@ -108,7 +111,7 @@ where
                 "connection cap reached",
             ))));
         };
-        let accepted = self.inner.accept(stream, service);
+        let accepted = self.inner.accept(Lingering::new(stream, self.linger), service);
         Box::pin(async move {
             let (stream, inner) = accepted.await?;
             Ok((

@@ -157,10 +157,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(json_rejection(&rejection)),
-        }
+        crate::body::read_within(req, crate::body::too_large, |req| async move {
+            match axum::Json::<T>::from_request(req, state).await {
+                Ok(axum::Json(value)) => Ok(Self(value)),
+                Err(rejection) => Err(json_rejection(&rejection)),
+            }
+        })
+        .await
     }
 }
 
@@ -178,7 +181,7 @@ fn json_rejection(rejection: &JsonRejection) -> ApiError {
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "RequestBodyTooLarge",
-            "the request body is too large",
+            "the request body is larger than this route accepts",
         ),
         other => ApiError::bad_request("InvalidRequestBody", other.body_text()),
     }

@@ -6,6 +6,7 @@
 
 mod app;
 pub mod auth;
+mod body;
 mod bootstrap;
 pub mod chat_events;
 pub mod clock;
@@ -16,6 +17,7 @@ pub mod face_engine;
 mod forwarded;
 pub mod gate;
 mod keyring;
+mod linger;
 mod metrics_setup;
 mod ratelimit;
 mod routes;

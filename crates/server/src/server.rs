@@ -106,7 +106,7 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
     let (task, ca_cert) = match &config.tls {
         TlsMode::Off => {
             let server = bounded(axum_server::from_tcp(listener).map_err(io)?, &config)
-                .map(|plain| Capped::new(plain, caps))
+                .map(|plain| Capped::new(plain, caps, config.close_linger))
                 .handle(handle.clone());
             (tokio::spawn(server.serve(service)), None)
         }
@@ -126,7 +126,7 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
                 axum_server::from_tcp_rustls(listener, rustls).map_err(io)?,
                 &config,
             )
-            .map(|tls| tls.acceptor(Capped::new(DefaultAcceptor::new(), caps)))
+            .map(|tls| tls.acceptor(Capped::new(DefaultAcceptor::new(), caps, config.close_linger)))
             .handle(handle.clone());
             (tokio::spawn(server.serve(service)), ca)
         }

@@ -11,13 +11,12 @@
 //! account (unsealed from the store on every request, so that a regenerated key stops working on every node at
 //! once). The cost grows with the number of Communication accounts, which a self-hosted deployment keeps small.
 
-use crate::app::MAX_BODY_BYTES;
 use crate::auth::{self, Caller, Credential, access_key_aad};
+use crate::body;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -40,14 +39,15 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for TrustedService<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let (parts, body) = req.into_parts();
-        let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "RequestBodyTooLarge",
-                "the request body is too large",
-            )
-        })?;
+        let limit = body::MAX_BODY_BYTES;
+        let (parts, bytes) = body::read_within(req, body::too_large, |req| async move {
+            let (parts, body) = req.into_parts();
+            let bytes = axum::body::to_bytes(body, limit)
+                .await
+                .map_err(|_| body::too_large(limit))?;
+            Ok((parts, bytes))
+        })
+        .await?;
         let authorization = auth::header(&parts.headers, "authorization")?;
         let attempt = async {
             if acs_hmac::is_hmac(authorization) {

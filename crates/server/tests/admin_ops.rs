@@ -830,8 +830,6 @@ async fn the_data_directory_and_the_database_are_private() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_clients_are_disconnected() {
     use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-    use tokio_rustls::rustls::pki_types::pem::PemObject;
-    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
     /// Sends `lines` one a second (the half-open request never ends) and reads until the server hangs up.
     async fn hung_up_on<S: AsyncRead + AsyncWrite + Unpin>(stream: S, lines: &[&str]) -> bool {
         let (mut reader, mut writer) = tokio::io::split(stream);
@@ -878,27 +876,8 @@ async fn slow_clients_are_disconnected() {
             ..Options::default()
         })
         .await;
-        let addr = s.running.addr;
         for lines in cases {
-            let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-            let closed = if http {
-                hung_up_on(tcp, lines).await
-            } else {
-                let pem = std::fs::read(s.running.ca_cert.as_ref().expect("a local CA")).expect("the CA");
-                let mut roots = tokio_rustls::rustls::RootCertStore::empty();
-                for cert in CertificateDer::pem_slice_iter(&pem) {
-                    roots.add(cert.expect("a certificate")).expect("a root");
-                }
-                let tls = tokio_rustls::rustls::ClientConfig::builder()
-                    .with_root_certificates(roots)
-                    .with_no_client_auth();
-                let name = ServerName::try_from("localhost").expect("a name");
-                let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls))
-                    .connect(name, tcp)
-                    .await
-                    .expect("the handshake");
-                hung_up_on(stream, lines).await
-            };
+            let closed = hung_up_on(common::raw_connection(&s.running).await, lines).await;
             assert!(
                 closed,
                 "http={http}: still open after 20 s with {} lines sent",
@@ -1007,4 +986,134 @@ async fn metrics_can_require_the_admin_key() {
         "{}",
         metrics.content_type()
     );
+}
+
+/// Sends `head` and then `body` (all of it, as a client that does not read while it uploads), then reads the
+/// whole answer until the server closes. `None` if the connection broke instead.
+async fn upload(s: &Server, head: &str, body: &[u8]) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = common::raw_connection(&s.running).await;
+    stream.write_all(head.as_bytes()).await.ok()?;
+    for chunk in body.chunks(64 * 1024) {
+        stream.write_all(chunk).await.ok()?;
+    }
+    stream.flush().await.ok()?;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    // A TLS peer that closes without close_notify is an error to rustls, after the answer was read.
+    if matches!(read, Ok(Err(_))) && answer.is_empty() || read.is_err() {
+        return None;
+    }
+    Some(String::from_utf8_lossy(&answer).into_owned())
+}
+
+/// The status and JSON error code of a raw HTTP/1.1 answer.
+fn status_and_code(answer: &str) -> (u16, String) {
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("an HTTP answer: {answer:?}"));
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let json: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|_| panic!("a JSON body: {answer:?}"));
+    (
+        status,
+        json["error"]["code"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+/// An answer given before the body was read reaches a client still uploading, over HTTP/1.1 and TLS; a body
+/// declared over the route's limit is refused before it is sent; a body trickled in is cut off with 408.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_answers_reach_clients_still_uploading() {
+    let photo = vec![0x5a_u8; 8 * 1024 * 1024];
+    let post = |path: &str, key: &str, length: usize| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nOcp-Apim-Subscription-Key: {key}\r\n\
+             Content-Type: application/octet-stream\r\nContent-Length: {length}\r\n\r\n"
+        )
+    };
+    for http in [true, false] {
+        let s = Server::start_with(Options {
+            http,
+            file: FileConfig {
+                request_body_timeout_secs: Some(2),
+                ..FileConfig::default()
+            },
+            ..Options::default()
+        })
+        .await;
+        let face = s.create_account(&face_id("uploader")).await;
+        let detect = "/face/v1.0/detect?returnFaceId=false";
+        // 8 MB with a wrong key, and to no route at all: the whole upload goes out, and the answer comes back.
+        let answer = upload(&s, &post(detect, "wrong", photo.len()), &photo).await;
+        let answer = answer.unwrap_or_else(|| panic!("http={http}: the 401 was lost"));
+        assert_eq!(
+            status_and_code(&answer),
+            (401, "InvalidSubscriptionKey".into()),
+            "http={http}"
+        );
+        let answer = upload(&s, &post("/nowhere", "wrong", photo.len()), &photo).await;
+        let answer = answer.unwrap_or_else(|| panic!("http={http}: the 404 was lost"));
+        assert_eq!(status_and_code(&answer).0, 404, "http={http}");
+
+        // Declared too large: refused before a byte of the body is sent.
+        let answer = upload(&s, &post(detect, &face.key1, 20 * 1024 * 1024), &[])
+            .await
+            .expect("an answer");
+        assert_eq!(
+            status_and_code(&answer),
+            (400, "InvalidImageSize".into()),
+            "http={http}"
+        );
+        let json = format!(
+            "POST /sts/v1.0/issueLimitedAccessToken HTTP/1.1\r\nHost: localhost\r\n\
+             Ocp-Apim-Subscription-Key: {}\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n",
+            face.key1
+        );
+        let answer = upload(&s, &json, &[]).await.expect("an answer");
+        assert_eq!(
+            status_and_code(&answer),
+            (413, "RequestBodyTooLarge".into()),
+            "http={http}"
+        );
+
+        // A body trickled a byte a second is cut off after request_body_timeout_secs (2 s here), though every
+        // byte arrives well within any per-read timeout.
+        let started = std::time::Instant::now();
+        let answer = {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut stream = common::raw_connection(&s.running).await;
+            let head = json.replace("1048576", "200");
+            stream.write_all(head.as_bytes()).await.unwrap();
+            let trickle = async {
+                for _ in 0..200 {
+                    if stream.write_all(b" ").await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            };
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(4), trickle).await;
+            let mut answer = Vec::new();
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                stream.read_to_end(&mut answer),
+            )
+            .await;
+            String::from_utf8_lossy(&answer).into_owned()
+        };
+        assert_eq!(
+            status_and_code(&answer),
+            (408, "RequestBodyTimeout".into()),
+            "http={http}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(15));
+        s.get("/healthz").await.ok(StatusCode::OK);
+    }
 }

@@ -11,10 +11,11 @@
 //! or created when the token may create threads). Paging follows WIRE-SPEC §4.3: `maxPageSize` on the first request, then a relative `nextLink` carrying
 //! `continuationToken` (digits, dots and hex only, so it survives the SDK's re-quoting) and `maxPageSize`.
 
+use crate::body;
 use crate::error::{ApiError, ApiJson, ApiQuery};
 use crate::state::AppState;
 use crate::user_token::UserToken;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Request, State};
+use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::{self, Next};
@@ -64,7 +65,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             &format!("{t}/readReceipts"),
             post(send_read_receipt).get(list_read_receipts),
         )
-        .layer(DefaultBodyLimit::max(MAX_CHAT_BODY_BYTES))
+        .layer(body::Limit::max(MAX_CHAT_BODY_BYTES))
         .route_layer(middleware::from_fn_with_state(state.clone(), wake_tail))
 }
 

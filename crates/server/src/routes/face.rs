@@ -14,10 +14,11 @@
 //! it answers 202, so the status is `succeeded` at once.
 
 use crate::auth::Caller;
+use crate::body;
 use crate::error::{ApiError, ApiJson, ApiQuery, NotFoundAs};
 use crate::routes::face_recognition::{self, ImageBody, TargetFace};
 use crate::state::AppState;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -57,7 +58,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/face/v1.0/largepersongroups/{group}/persons/{person}/persistedfaces",
-            post(add_face).layer(DefaultBodyLimit::max(face_recognition::MAX_IMAGE_BYTES)),
+            post(add_face).layer(body::Limit::max(face_recognition::MAX_IMAGE_BYTES)),
         )
         .route(
             "/face/v1.0/largepersongroups/{group}/persons/{person}/persistedfaces/{face}",

@@ -6,6 +6,7 @@
 //! Training is synchronous and only records that the list was trained (Azure refuses find-similar on a list that
 //! never was); find-similar then searches the list's faces as they are, exactly.
 
+use crate::body;
 use crate::error::{ApiError, ApiJson, ApiQuery, NotFoundAs};
 use crate::routes::face::{
     AddFaceQuery, CreateGroupBody, FaceCaller, ReadQuery, UpdateBody, audit, bad_argument, group_id, top,
@@ -13,7 +14,7 @@ use crate::routes::face::{
 };
 use crate::routes::face_recognition::{self, ImageBody};
 use crate::state::AppState;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -39,7 +40,7 @@ pub fn routes() -> Router<AppState> {
             "/face/v1.0/largefacelists/{list}/persistedfaces",
             get(list_faces)
                 .post(add_face)
-                .layer(DefaultBodyLimit::max(face_recognition::MAX_IMAGE_BYTES)),
+                .layer(body::Limit::max(face_recognition::MAX_IMAGE_BYTES)),
         )
         .route(
             "/face/v1.0/largefacelists/{list}/persistedfaces/{face}",

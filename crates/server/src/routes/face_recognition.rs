@@ -12,13 +12,14 @@
 //! Every recognition model name is answered by the same network (see `tessera_core::face::RECOGNITION_MODELS`),
 //! but as on Azure a face detected under one name is only compared with faces and groups of the same name.
 
+use crate::body;
 use crate::error::{ApiError, ApiJson, ApiQuery};
 use crate::gate::LimitedAccess;
 use crate::routes::face::{ensure_face_account, existing_group, person_id, person_not_found};
 use crate::routes::face_lists::existing_list;
 use crate::state::AppState;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -50,7 +51,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/face/v1.0/detect",
-            post(detect).layer(DefaultBodyLimit::max(MAX_IMAGE_BYTES)),
+            post(detect).layer(body::Limit::max(MAX_IMAGE_BYTES)),
         )
         .route("/face/v1.0/identify", post(identify))
         .route("/face/v1.0/verify", post(verify))
@@ -79,16 +80,22 @@ impl<S: Send + Sync> FromRequest<S> for ImageBody {
                 "Tessera does not fetch images from URLs: send the image itself as application/octet-stream",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::bad_request(
-                    "InvalidImageSize",
-                    format!("the image is larger than {MAX_IMAGE_BYTES} bytes"),
-                )
-            } else {
-                ApiError::bad_request("InvalidImage", rejection.body_text())
-            }
-        })?;
+        let too_large = |_| {
+            ApiError::bad_request(
+                "InvalidImageSize",
+                format!("the image is larger than {MAX_IMAGE_BYTES} bytes"),
+            )
+        };
+        let bytes = body::read_within(req, too_large, |req| async move {
+            Bytes::from_request(req, state).await.map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    too_large(MAX_IMAGE_BYTES)
+                } else {
+                    ApiError::bad_request("InvalidImage", rejection.body_text())
+                }
+            })
+        })
+        .await?;
         Ok(Self(bytes))
     }
 }

@@ -240,6 +240,38 @@ pub fn client_for(running: &Running) -> reqwest::Client {
     client_builder(running).build().expect("build the HTTP client")
 }
 
+/// A byte stream to a server, plain or TLS.
+pub trait RawStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> RawStream for T {}
+
+/// A raw connection to `running`, for clients that misbehave: TCP in HTTP mode, TLS (trusting its CA, as
+/// `localhost`) otherwise.
+pub async fn raw_connection(running: &Running) -> Box<dyn RawStream> {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+    let tcp = tokio::net::TcpStream::connect(running.addr)
+        .await
+        .expect("connect");
+    let Some(ca) = &running.ca_cert else {
+        return Box::new(tcp);
+    };
+    install_crypto();
+    let pem = std::fs::read(ca).expect("the CA");
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        roots.add(cert.expect("a certificate")).expect("a root");
+    }
+    let tls = tokio_rustls::rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = ServerName::try_from("localhost").expect("a name");
+    let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls))
+        .connect(name, tcp)
+        .await
+        .expect("the handshake");
+    Box::new(stream)
+}
+
 /// A client builder trusting `running`'s CA, with a 30 s timeout.
 pub fn client_builder(running: &Running) -> reqwest::ClientBuilder {
     install_crypto();
