@@ -118,6 +118,11 @@ enum AccountCommand {
         /// ARM resource id.
         resource_id: String,
     },
+    /// Revoke every user token of the account's identities issued so far, and with them every device session.
+    RevokeUserTokens {
+        /// ARM resource id.
+        resource_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,6 +194,9 @@ pub async fn run(args: AdminArgs) -> Result<()> {
             ),
             AccountCommand::Disable { resource_id } => (Method::POST, account(&resource_id, "disable"), None),
             AccountCommand::Enable { resource_id } => (Method::POST, account(&resource_id, "enable"), None),
+            AccountCommand::RevokeUserTokens { resource_id } => {
+                (Method::POST, account(&resource_id, "revokeUserTokens"), None)
+            }
         },
         AdminCommand::Isv { command } => match command {
             IsvCommand::Grant { resource_id, flags } => (

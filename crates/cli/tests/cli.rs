@@ -207,6 +207,8 @@ async fn serve_administer_and_verify_the_audit_chain() {
     let shown = admin_ok(dir, &served, &["account", "show", &client_id]);
     assert_eq!(shown["resourceId"], json!(client_id));
     assert!(shown.get("keys").is_none());
+    let revoked = admin_ok(dir, &served, &["account", "revoke-user-tokens", &client_id]);
+    assert!(revoked["userTokensRevokedAt"].is_i64(), "{revoked}");
     let listed = admin_ok(dir, &served, &["account", "list", "--limit", "1"]);
     assert_eq!(listed["value"].as_array().unwrap().len(), 1);
     assert!(listed["nextAfter"].is_string());

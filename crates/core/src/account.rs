@@ -49,6 +49,31 @@ impl AccountKind {
     }
 }
 
+/// How many times each of an account's key slots has been set (1 when created).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct KeyGenerations {
+    /// `key1`'s.
+    pub key1: u32,
+    /// `key2`'s.
+    pub key2: u32,
+}
+
+impl Default for KeyGenerations {
+    fn default() -> Self {
+        Self { key1: 1, key2: 1 }
+    }
+}
+
+impl KeyGenerations {
+    /// The generation of `slot`.
+    pub fn of(self, slot: KeySlot) -> u32 {
+        match slot {
+            KeySlot::Key1 => self.key1,
+            KeySlot::Key2 => self.key2,
+        }
+    }
+}
+
 /// One of an account's two subscription keys, so that one can be regenerated while the other is in use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -109,6 +134,14 @@ pub struct Account {
     /// The latest time the account was cut off as an ISV: the limited access tokens it issued at or before that
     /// second stay dead when it is granted again.
     pub isv_tokens_revoked_at: Option<Timestamp>,
+    /// The latest time the operator revoked every user token of the account's identities (and so every device
+    /// session, which refreshes only with a live token of its own).
+    #[serde(default)]
+    pub user_tokens_revoked_at: Option<Timestamp>,
+    /// How many times each key slot has been set: an STS token names the slot and generation that minted it and
+    /// dies when the slot is regenerated.
+    #[serde(default)]
+    pub key_generations: KeyGenerations,
     /// Creation time.
     pub created_at: Timestamp,
 }
@@ -136,10 +169,26 @@ impl Account {
         self.revoked_token(iat) || issued_by(self.isv_tokens_revoked_at, iat)
     }
 
+    /// Whether a user token of one of this account's identities issued at `iat` predates its latest disable or
+    /// the operator's latest revocation of every user token.
+    pub fn revoked_user_token(&self, iat: i64) -> bool {
+        self.revoked_token(iat) || issued_by(self.user_tokens_revoked_at, iat)
+    }
+
+    /// Whether an STS token minted with the key of `slot` at `generation` still stands: the slot has not been
+    /// regenerated since.
+    pub fn minted_by_current_key(&self, slot: KeySlot, generation: u32) -> bool {
+        self.key_generations.of(slot) == generation
+    }
+
     /// The earliest time at which a token issued now outlives every revocation so far: the second after the
-    /// latest one. Re-enabling or re-granting waits for it, so no token minted after either is born dead.
+    /// latest one. Re-enabling, re-granting and revoking user tokens wait for it, so no token minted after them
+    /// is born dead.
     pub fn revocations_settle_at(&self) -> Option<Timestamp> {
-        let latest = self.tokens_revoked_at.max(self.isv_tokens_revoked_at)?;
+        let latest = self
+            .tokens_revoked_at
+            .max(self.isv_tokens_revoked_at)
+            .max(self.user_tokens_revoked_at)?;
         Some(Timestamp::from_secs(latest.secs() + 1))
     }
 

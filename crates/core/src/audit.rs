@@ -33,6 +33,8 @@ pub mod action {
     pub const ACCOUNT_DISABLE: &str = "admin.account.disable";
     /// Admin: account enabled.
     pub const ACCOUNT_ENABLE: &str = "admin.account.enable";
+    /// Admin: every user token of an account revoked.
+    pub const ACCOUNT_REVOKE_USER_TOKENS: &str = "admin.account.revokeUserTokens";
     /// Admin: signing keys rotated.
     pub const KEYS_ROTATE: &str = "admin.keys.rotate";
     /// Admin: a request with the admin key was refused.

@@ -2,6 +2,7 @@
 //!
 //! Each type has its own JOSE `typ` and `aud`, so a token of one type is never accepted as another.
 
+use crate::account::KeySlot;
 use crate::arm::ResourceId;
 use crate::flags::FlagSet;
 use serde::{Deserialize, Serialize};
@@ -76,6 +77,10 @@ pub struct StsClaims {
     pub exp: i64,
     /// Unique token id.
     pub jti: String,
+    /// The key slot whose key minted it.
+    pub kslot: KeySlot,
+    /// That slot's generation then ([`crate::Account::minted_by_current_key`]): regenerating the slot kills it.
+    pub kgen: u32,
 }
 
 impl TimeBound for StsClaims {

@@ -17,7 +17,7 @@ pub mod secret;
 pub mod session;
 pub mod time;
 
-pub use account::{Account, AccountKind, IsvGrant, KeySlot};
+pub use account::{Account, AccountKind, IsvGrant, KeyGenerations, KeySlot};
 pub use arm::ResourceId;
 pub use error::DomainError;
 pub use flags::{FeatureFlag, FlagSet};

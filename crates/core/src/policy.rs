@@ -219,7 +219,7 @@ pub fn decide_requirement(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::account::IsvGrant;
+    use crate::account::{IsvGrant, KeyGenerations};
     use crate::time::Timestamp;
     use FeatureFlag::*;
 
@@ -235,6 +235,8 @@ mod tests {
             disabled: false,
             tokens_revoked_at: None,
             isv_tokens_revoked_at: None,
+            user_tokens_revoked_at: None,
+            key_generations: KeyGenerations::default(),
             created_at: Timestamp::from_secs(0),
         }
     }

@@ -195,6 +195,16 @@ pub(crate) async fn authenticate(headers: &HeaderMap, state: &AppState) -> Resul
                 "the bearer token was issued before its account was last disabled",
             ));
         }
+        // A leaked key's tokens die with its regeneration.
+        if !account.minted_by_current_key(claims.kslot, claims.kgen) {
+            return Err(ApiError::unauthorized(
+                "TokenRevoked",
+                format!(
+                    "the bearer token was minted with {} before that key was regenerated",
+                    claims.kslot.as_str()
+                ),
+            ));
+        }
         return Ok(Caller {
             account,
             credential: Credential::StsToken(claims.jti),

@@ -149,10 +149,10 @@ pub async fn live(state: &AppState, claims: UserClaims) -> Result<UserToken, Api
         .await?
         .filter(|a| a.id == identity.id.account() && !a.disabled)
         .ok_or_else(|| refused("AccountDisabled", "the token's account is disabled or gone"))?;
-    if account.revoked_token(claims.iat) {
+    if account.revoked_user_token(claims.iat) {
         return Err(refused(
             "TokenRevoked",
-            "the token was issued before its account was last disabled",
+            "the token was issued before its account was last disabled or its user tokens revoked",
         ));
     }
     Ok(UserToken {

@@ -859,6 +859,37 @@ async fn refresh_never_outlives_revocation_or_deletion(backend: Backend) {
         .await
         .ok(StatusCode::OK);
 
+    // The operator revokes every user token of the account: every identity's tokens and sessions end, the
+    // account keeps working, and tokens issued afterwards live.
+    let (one, two) = (c.new_id().await, c.new_id().await);
+    let (token_one, secret_one) = open(one.clone()).await;
+    let (token_two, _) = open(two).await;
+    c.server
+        .admin(Method::POST, &format!("/admin{}/revokeUserTokens", c.a.rid), None)
+        .await
+        .ok(StatusCode::OK);
+    c.refresh(&token_one, json!({"refreshToken": secret_one}))
+        .await
+        .error(StatusCode::UNAUTHORIZED, "TokenRevoked");
+    c.server
+        .send(
+            c.server
+                .request(Method::GET, "/access/me")
+                .bearer_auth(&token_two),
+        )
+        .await
+        .error(StatusCode::UNAUTHORIZED, "TokenRevoked");
+    let (token, secret) = open(one).await;
+    c.refresh(&token, json!({"refreshToken": secret}))
+        .await
+        .ok(StatusCode::OK);
+    let revocations = c
+        .server
+        .audit(&[("action", "admin.account.revokeUserTokens")])
+        .await;
+    assert_eq!(revocations.len(), 1);
+    assert_eq!(revocations[0].subject, c.a.canonical);
+
     // An expired token cannot be refreshed, even inside its session.
     let late = c.new_id().await;
     let (token, secret) = open(late).await;

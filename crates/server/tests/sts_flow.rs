@@ -23,6 +23,7 @@ on_both_backends!(
     isv_audit_view,
     key_rotation,
     revocations_outlive_re_grants_and_re_enables,
+    sts_tokens_die_with_their_key,
 );
 
 /// The ISV, a Face client and a Communication account, as in the flow.
@@ -1329,4 +1330,53 @@ async fn revocations_outlive_re_grants_and_re_enables(backend: Backend) {
     let lat = s.lat(&isv, &client, &[ID]).await;
     s.check_bearer(&sts, ID, Some(&lat)).await.ok(StatusCode::OK);
     s.verify_audit_chain(100).await;
+}
+
+/// An STS token names the key slot and generation that minted it: regenerating that slot kills it (a leaked key's
+/// tokens do not outlive the key), regenerating the other slot does not, on Face and Communication accounts.
+async fn sts_tokens_die_with_their_key(backend: Backend) {
+    let s = Server::start(backend).await;
+    let Cast { client, comm, .. } = cast(&s).await;
+    s.approve(&client.rid, &[ID]).await;
+    let (by_key1, by_key2) = (s.sts_token(&client.key1).await, s.sts_token(&client.key2).await);
+    let claims = jwt_claims(&by_key1);
+    assert_eq!(
+        (claims["kslot"].as_str(), claims["kgen"].as_u64()),
+        (Some("key1"), Some(1)),
+        "{claims}"
+    );
+    for sts in [&by_key1, &by_key2] {
+        s.check_bearer(sts, ID, None).await.ok(StatusCode::OK);
+    }
+    let regenerate = |rid: &str, slot: &str| {
+        let (s, path, body) = (
+            &s,
+            format!("/admin{rid}/regenerateKey"),
+            json!({ "keyName": slot }),
+        );
+        async move { s.admin(Method::POST, &path, Some(body)).await }
+    };
+    let fresh = regenerate(&client.rid, "key1").await.ok(StatusCode::OK).json();
+    let message = s
+        .check_bearer(&by_key1, ID, None)
+        .await
+        .error(StatusCode::UNAUTHORIZED, "TokenRevoked");
+    assert!(message.contains("key1"), "{message}");
+    s.check_bearer(&by_key2, ID, None).await.ok(StatusCode::OK);
+    let renewed = s.sts_token(fresh["key"].as_str().expect("the new key")).await;
+    assert_eq!(jwt_claims(&renewed)["kgen"], 2);
+    s.check_bearer(&renewed, ID, None).await.ok(StatusCode::OK);
+
+    // A Communication account's STS token creates identities until its key is regenerated.
+    let sts = s.sts_token(&comm.key2).await;
+    let create = |sts: String| {
+        s.send(
+            s.request(Method::POST, "/identities?api-version=2023-10-01")
+                .bearer_auth(sts)
+                .json(&json!({})),
+        )
+    };
+    create(sts.clone()).await.ok(StatusCode::CREATED);
+    regenerate(&comm.rid, "key2").await.ok(StatusCode::OK);
+    create(sts).await.error(StatusCode::UNAUTHORIZED, "TokenRevoked");
 }

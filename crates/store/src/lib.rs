@@ -7,6 +7,7 @@
 //! file) and so can keep an exact write-through cache of accounts.
 
 mod account_cache;
+mod accounts;
 pub mod audit;
 mod chat;
 mod error;
@@ -45,6 +46,9 @@ pub enum AccountChange {
     Isv(Option<IsvGrant>),
     /// Disable or re-enable.
     Disabled(bool),
+    /// Revoke every user token of the account's identities issued until now (and with them every device
+    /// session, which refreshes only with a live token of its own).
+    RevokeUserTokens,
 }
 
 /// A subscription key to store: always its hash; for Communication accounts also the key itself, sealed under

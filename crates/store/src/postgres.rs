@@ -13,7 +13,7 @@
 
 use crate::{
     AccountChange, Audience, AuditQuery, MAX_AUDIT_PAGE, NewKey, ReadReceipt, Result, SealedAccessKey, Store,
-    StoreError, ThreadChange, chat, rows,
+    StoreError, ThreadChange, accounts, chat, rows,
 };
 use async_trait::async_trait;
 use sqlx::Row;
@@ -172,6 +172,9 @@ impl Store for PgStore {
                  WHERE id = $3 RETURNING *",
             )
             .bind(*disabled),
+            AccountChange::RevokeUserTokens => sqlx::query(
+                "UPDATE accounts SET user_tokens_revoked_at = $1, updated_at = $1 WHERE id = $2 RETURNING *",
+            ),
         };
         let row = query
             .bind(now.millis())
@@ -185,6 +188,7 @@ impl Store for PgStore {
     }
 
     async fn set_account_key(&self, id: Uuid, key: &NewKey, now: Timestamp) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE account_keys SET key_hash = $1, sealed_key = $2, created_at = $3 WHERE account_id = $4 AND slot = $5",
         )
@@ -193,12 +197,18 @@ impl Store for PgStore {
         .bind(now.millis())
         .bind(id.to_string())
         .bind(key.slot.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::unique(e, "key collision"))?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("account {id}")));
         }
+        sqlx::query(accounts::BUMP_KEY_GENERATION)
+            .bind(key.slot.as_str())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -15,7 +15,7 @@ use tessera_core::face::{
 };
 use tessera_core::identity::{Identity, IdentityId, IdentityKind, IdentityName};
 use tessera_core::session::{EndReason, Session};
-use tessera_core::{Account, FlagSet, IsvGrant, KeySlot, ResourceId, Timestamp};
+use tessera_core::{Account, FlagSet, IsvGrant, KeyGenerations, KeySlot, ResourceId, Timestamp};
 use tessera_token::{KeyState, StoredKey};
 
 /// Flags as stored: names joined by commas.
@@ -75,8 +75,18 @@ where
         tokens_revoked_at: col::<R, Option<i64>>(row, "tokens_revoked_at")?.map(Timestamp::from_millis),
         isv_tokens_revoked_at: col::<R, Option<i64>>(row, "isv_tokens_revoked_at")?
             .map(Timestamp::from_millis),
+        user_tokens_revoked_at: col::<R, Option<i64>>(row, "user_tokens_revoked_at")?
+            .map(Timestamp::from_millis),
+        key_generations: KeyGenerations {
+            key1: generation(col(row, "key1_generation")?)?,
+            key2: generation(col(row, "key2_generation")?)?,
+        },
         created_at: Timestamp::from_millis(col(row, "created_at")?),
     })
+}
+
+fn generation(stored: i64) -> Result<u32> {
+    u32::try_from(stored).map_err(|_| corrupt("a key generation out of range"))
 }
 
 pub(crate) fn slot<R>(row: &R) -> Result<KeySlot>

@@ -13,7 +13,7 @@
 use crate::account_cache::AccountCache;
 use crate::{
     AccountChange, Audience, AuditQuery, MAX_AUDIT_PAGE, NewKey, ReadReceipt, Result, SealedAccessKey, Store,
-    StoreError, ThreadChange, chat, rows,
+    StoreError, ThreadChange, accounts, chat, rows,
 };
 use async_trait::async_trait;
 use sqlx::Row;
@@ -287,6 +287,10 @@ impl Store for SqliteStore {
             .bind(*disabled)
             .bind(*disabled)
             .bind(now.millis()),
+            AccountChange::RevokeUserTokens => sqlx::query(
+                "UPDATE accounts SET user_tokens_revoked_at = ?, updated_at = ? WHERE id = ? RETURNING *",
+            )
+            .bind(now.millis()),
         };
         let row = query
             .bind(now.millis())
@@ -302,6 +306,7 @@ impl Store for SqliteStore {
     async fn set_account_key(&self, id: Uuid, key: &NewKey, now: Timestamp) -> Result<()> {
         let _write = self.write_gate.lock().await;
         let _invalidate = self.cache.invalidate_on_drop();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let done = sqlx::query(
             "UPDATE account_keys SET key_hash = ?, sealed_key = ?, created_at = ? WHERE account_id = ? AND slot = ?",
         )
@@ -310,12 +315,18 @@ impl Store for SqliteStore {
         .bind(now.millis())
         .bind(id.to_string())
         .bind(key.slot.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::unique(e, "key collision"))?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("account {id}")));
         }
+        sqlx::query(accounts::BUMP_KEY_GENERATION)
+            .bind(key.slot.as_str())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 
 use sqlx::{Connection, Row};
 use tessera_core::identity::{IdentityId, IdentityKind, IdentityName};
-use tessera_core::{Account, FlagSet, ResourceId, Timestamp};
+use tessera_core::{Account, FlagSet, KeyGenerations, ResourceId, Timestamp};
 use uuid::Uuid;
 
 const IDENTITIES: u128 = 1_000_000;
@@ -37,6 +37,8 @@ async fn a_million_identities_are_found_by_index() {
         disabled: false,
         tokens_revoked_at: None,
         isv_tokens_revoked_at: None,
+        user_tokens_revoked_at: None,
+        key_generations: KeyGenerations::default(),
         created_at: T0,
     };
     store.create_account(&account, &[], T0).await.unwrap();

@@ -16,7 +16,7 @@ use tessera_core::face::{
 use tessera_core::identity::{Identity, IdentityId, IdentityKind, IdentityName};
 use tessera_core::secret::KeyHash;
 use tessera_core::session::{EndReason, Session};
-use tessera_core::{Account, FeatureFlag, FlagSet, IsvGrant, KeySlot, ResourceId, Timestamp};
+use tessera_core::{Account, FeatureFlag, FlagSet, IsvGrant, KeyGenerations, KeySlot, ResourceId, Timestamp};
 use tessera_store::audit::AuditWriter;
 use tessera_store::{
     AccountChange, AuditQuery, MAX_AUDIT_PAGE, NewKey, SealedAccessKey, Store, StoreError, ThreadChange,
@@ -177,6 +177,8 @@ fn account(resource_id: ResourceId) -> Account {
         disabled: false,
         tokens_revoked_at: None,
         isv_tokens_revoked_at: None,
+        user_tokens_revoked_at: None,
+        key_generations: KeyGenerations::default(),
         created_at: T0,
     }
 }
@@ -507,6 +509,7 @@ async fn account_changes_apply_and_read_back(db: Db) {
         })),
         AccountChange::ApprovedFlags(FlagSet::EMPTY),
         AccountChange::Disabled(false),
+        AccountChange::RevokeUserTokens,
         AccountChange::Isv(None),
     ];
     for change in changes {
@@ -525,6 +528,7 @@ async fn account_changes_apply_and_read_back(db: Db) {
                     expected.tokens_revoked_at = Some(later);
                 }
             }
+            AccountChange::RevokeUserTokens => expected.user_tokens_revoked_at = Some(later),
         }
         let returned = store.update_account(id, &change, later).await.unwrap();
         assert_eq!(returned, expected, "after {change:?}");
@@ -545,6 +549,7 @@ async fn account_changes_apply_and_read_back(db: Db) {
         AccountChange::ApprovedFlags(FlagSet::EMPTY),
         AccountChange::Isv(None),
         AccountChange::Disabled(true),
+        AccountChange::RevokeUserTokens,
     ] {
         let err = store.update_account(missing, &change, later).await.unwrap_err();
         assert!(matches!(err, StoreError::NotFound(_)), "{change:?}: {err:?}");
@@ -564,6 +569,12 @@ async fn set_account_key_replaces_the_old_key(db: Db) {
         .await
         .unwrap();
     assert_eq!(store.account_by_key(&KeyHash::of("a-key1")).await.unwrap(), None);
+    // The slot's generation counts the regeneration (an STS token of the old key no longer stands).
+    let a = Account {
+        key_generations: KeyGenerations { key1: 2, key2: 1 },
+        ..a
+    };
+    assert!(!a.minted_by_current_key(KeySlot::Key1, 1) && a.minted_by_current_key(KeySlot::Key2, 1));
     assert_eq!(
         store.account_by_key(&new).await.unwrap(),
         Some((a.clone(), KeySlot::Key1))
@@ -591,7 +602,21 @@ async fn set_account_key_replaces_the_old_key(db: Db) {
     );
     assert_eq!(
         store.account_by_key(&KeyHash::of("a-key2")).await.unwrap(),
-        Some((a, KeySlot::Key2))
+        Some((a.clone(), KeySlot::Key2)),
+        "a refused key counts no generation"
+    );
+    store
+        .set_account_key(a.id, &key(KeySlot::Key2, "a-key2-regenerated"), T0.plus_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .account(&a.resource_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .key_generations,
+        KeyGenerations { key1: 2, key2: 2 }
     );
 }
 
@@ -1069,7 +1094,7 @@ async fn sealed_access_keys_of_enabled_communication_accounts(db: Db) {
         .unwrap();
     store.create_account(&off, &[sealed("o1")], T0).await.unwrap();
     store.create_account(&face, &keys("face"), T0).await.unwrap();
-    let expect = |k1: &str| {
+    let expect = |chat: &Account, k1: &str| {
         vec![
             SealedAccessKey {
                 account: chat.clone(),
@@ -1083,12 +1108,16 @@ async fn sealed_access_keys_of_enabled_communication_accounts(db: Db) {
             },
         ]
     };
-    assert_eq!(store.access_keys().await.unwrap(), expect("c1"));
+    assert_eq!(store.access_keys().await.unwrap(), expect(&chat, "c1"));
     store
         .set_account_key(chat.id, &sealed("c1-new"), T0)
         .await
         .unwrap();
-    assert_eq!(store.access_keys().await.unwrap(), expect("c1-new"));
+    let chat = Account {
+        key_generations: KeyGenerations { key1: 2, key2: 1 },
+        ..chat
+    };
+    assert_eq!(store.access_keys().await.unwrap(), expect(&chat, "c1-new"));
     assert_eq!(
         store.account_by_key(&KeyHash::of("c1-new")).await.unwrap(),
         Some((chat.clone(), KeySlot::Key1))

@@ -50,7 +50,7 @@ mod tests {
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use tessera_core::claims::{StsClaims, TokenType};
-    use tessera_core::{ResourceId, Timestamp};
+    use tessera_core::{KeySlot, ResourceId, Timestamp};
 
     #[test]
     fn half_order_is_half_the_order() {
@@ -93,6 +93,8 @@ mod tests {
             nbf: now.secs(),
             exp: now.secs() + 600,
             jti: "j".into(),
+            kslot: KeySlot::Key1,
+            kgen: 1,
         };
         for _ in 0..64 {
             let token = ring.sign(&claims).unwrap();

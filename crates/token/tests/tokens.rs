@@ -3,7 +3,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tessera_core::claims::{LimitedAccessClaims, StsClaims, TokenType};
-use tessera_core::{FeatureFlag, FlagSet, ResourceId, Timestamp};
+use tessera_core::{FeatureFlag, FlagSet, KeySlot, ResourceId, Timestamp};
 use tessera_token::keys::bootstrap;
 use tessera_token::{KeyRing, KeyState, MasterKey, Rotation, StoredKey, TokenError};
 
@@ -165,6 +165,8 @@ fn a_token_of_another_type_is_refused() {
         nbf: NOW.secs(),
         exp: NOW.secs() + 600,
         jti: "j".into(),
+        kslot: KeySlot::Key1,
+        kgen: 1,
     };
     let token = ring.sign(&sts).unwrap();
     assert_eq!(

@@ -11,6 +11,7 @@
 //! | PUT | `…/isv` `{"featureFlags":[…]}` | make an ISV for flags it holds (re-enables a cut-off ISV) |
 //! | POST | `…/isv/cutOff` | cut the ISV off: its live tokens stop working |
 //! | POST | `…/disable`, `…/enable` | disable or re-enable the account |
+//! | POST | `…/revokeUserTokens` | revoke every user token of the account's identities issued so far, and with them every device session |
 //! | GET | `/admin/accounts?after=&limit=` | list |
 //! | GET | `/admin/audit?actor=&action=&subject=&outcome=&isv=&since=&until=&after=&limit=` | audit events |
 //! | GET | `/admin/keys`, POST `/admin/keys/rotate` | signing keys; rotation |
@@ -25,7 +26,9 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tessera_core::audit::{Event, Outcome, action};
 use tessera_core::secret::KeyHash;
-use tessera_core::{Account, AccountKind, FlagSet, IsvGrant, KeySlot, ResourceId, Timestamp, policy};
+use tessera_core::{
+    Account, AccountKind, FlagSet, IsvGrant, KeyGenerations, KeySlot, ResourceId, Timestamp, policy,
+};
 use tessera_store::{AccountChange, AuditQuery, NewKey};
 
 const ADMIN: &str = "admin";
@@ -141,6 +144,15 @@ async fn account_action(
             )
             .await
         }
+        (Method::POST, "revokeUserTokens") => {
+            change(
+                state,
+                &resource_id,
+                AccountChange::RevokeUserTokens,
+                action::ACCOUNT_REVOKE_USER_TOKENS,
+            )
+            .await
+        }
         (Method::POST, "enable") => {
             change(
                 state,
@@ -209,6 +221,8 @@ async fn create_account(
         disabled: false,
         tokens_revoked_at: None,
         isv_tokens_revoked_at: None,
+        user_tokens_revoked_at: None,
+        key_generations: KeyGenerations::default(),
         created_at: now,
     };
     let (key1, stored1) = new_key(state, &account, KeySlot::Key1)?;
@@ -311,10 +325,17 @@ async fn change(
         .store
         .update_account(account.id, &change, state.clock.now())
         .await?;
+    if matches!(change, AccountChange::RevokeUserTokens) {
+        // Answered once the revocation's second is over, so that the tokens issued next live.
+        settle_revocations(state, &updated).await;
+    }
     let details = match &change {
         AccountChange::ApprovedFlags(f) => serde_json::json!({"approvedFlags": f}),
         AccountChange::Isv(g) => serde_json::json!({"isv": g}),
         AccountChange::Disabled(d) => serde_json::json!({"disabled": d}),
+        AccountChange::RevokeUserTokens => {
+            serde_json::json!({"userTokensRevokedAt": updated.user_tokens_revoked_at})
+        }
     };
     let isv = matches!(change, AccountChange::Isv(_)).then_some(id.as_str());
     state

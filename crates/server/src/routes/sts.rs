@@ -21,7 +21,7 @@ use tessera_store::AuditQuery;
 
 /// `POST /sts/v1.0/issueToken`: a 10-minute bearer token for the account whose key is presented.
 pub async fn issue_token(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    if !matches!(caller.credential, Credential::Key(_)) {
+    let Credential::Key(slot) = caller.credential else {
         let e = ApiError::forbidden(
             "SubscriptionKeyRequired",
             "issueToken requires the subscription key",
@@ -35,7 +35,7 @@ pub async fn issue_token(State(state): State<AppState>, caller: Caller) -> Resul
         )
         .await?;
         return Err(e);
-    }
+    };
     let now = state.clock.now();
     let claims = StsClaims {
         iss: state.keys.current().issuer().to_owned(),
@@ -45,6 +45,8 @@ pub async fn issue_token(State(state): State<AppState>, caller: Caller) -> Resul
         nbf: now.secs(),
         exp: now.secs() + STS_TOKEN_LIFETIME_SECS,
         jti: new_jti(),
+        kslot: slot,
+        kgen: caller.account.key_generations.of(slot),
     };
     let token = state
         .keys
