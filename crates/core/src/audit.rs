@@ -35,6 +35,20 @@ pub mod action {
     pub const ACCOUNT_ENABLE: &str = "admin.account.enable";
     /// Admin: every user token of an account revoked.
     pub const ACCOUNT_REVOKE_USER_TOKENS: &str = "admin.account.revokeUserTokens";
+    /// Chat: a thread created (details: its participants; `direct` for a pair's direct thread).
+    pub const CHAT_THREAD_CREATE: &str = "chat.thread.create";
+    /// Chat: a thread's topic changed (the topic itself is not recorded).
+    pub const CHAT_TOPIC_UPDATE: &str = "chat.thread.updateTopic";
+    /// Chat: a thread deleted.
+    pub const CHAT_THREAD_DELETE: &str = "chat.thread.delete";
+    /// Chat: participants added (details: who).
+    pub const CHAT_PARTICIPANTS_ADD: &str = "chat.participants.add";
+    /// Chat: a participant removed (details: who).
+    pub const CHAT_PARTICIPANT_REMOVE: &str = "chat.participants.remove";
+    /// Chat: a message edited (details: its id; not its content).
+    pub const CHAT_MESSAGE_EDIT: &str = "chat.message.edit";
+    /// Chat: a message deleted (details: its id).
+    pub const CHAT_MESSAGE_DELETE: &str = "chat.message.delete";
     /// Admin: signing keys rotated.
     pub const KEYS_ROTATE: &str = "admin.keys.rotate";
     /// Admin: a request with the admin key was refused.

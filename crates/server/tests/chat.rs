@@ -725,6 +725,151 @@ async fn events_reach_participants_only(backend: Backend) {
     assert_eq!(name, "tokenExpired");
 }
 
+/// Every change of a thread reaches the audit chain under the identity that made it, with ids and never content;
+/// message sends and repeated creations do not (ARCHITECTURE.md says why).
+async fn chat_changes_are_audited(backend: Backend) {
+    let c = Chat::start(backend).await;
+    let bob = c.user("bob@contoso.com", &["chat"]).await;
+    let sue = c.user("sue@contoso.com", &["chat"]).await;
+    let kim = c.user("kim@contoso.com", &["chat"]).await;
+    let create = |key: &'static str| {
+        let request =
+            c.s.request(Method::POST, &format!("/chat/threads?{V}"))
+                .bearer_auth(&bob.token)
+                .header("repeatability-request-id", key)
+                .json(&json!({"topic": "Secret plans", "participants": [participant(&sue, "Sue")]}));
+        c.s.send(request)
+    };
+    let created = create("once").await.ok(StatusCode::CREATED).json();
+    create("once").await.ok(StatusCode::CREATED);
+    let id = created["chatThread"]["id"].as_str().unwrap().to_owned();
+    let path = thread_path(&id);
+    c.call(
+        &bob,
+        Method::PATCH,
+        &path,
+        Some(json!({"topic": "More secret plans"})),
+    )
+    .await
+    .ok(StatusCode::NO_CONTENT);
+    c.add(&bob, &path, vec![participant(&kim, "Kim")])
+        .await
+        .ok(StatusCode::CREATED);
+    c.add(&bob, &path, vec![participant(&kim, "Kim")])
+        .await
+        .ok(StatusCode::CREATED);
+    let sent = c
+        .call(
+            &sue,
+            Method::POST,
+            &format!("{path}/messages"),
+            Some(json!({"content": "the password is hunter2"})),
+        )
+        .await
+        .ok(StatusCode::CREATED)
+        .json();
+    let mid = sent["id"].as_str().unwrap().to_owned();
+    let message = format!("{path}/messages/{mid}");
+    c.call(
+        &sue,
+        Method::PATCH,
+        &message,
+        Some(json!({"content": "never mind"})),
+    )
+    .await
+    .ok(StatusCode::NO_CONTENT);
+    c.call(&sue, Method::DELETE, &message, None)
+        .await
+        .ok(StatusCode::NO_CONTENT);
+    c.call(
+        &bob,
+        Method::POST,
+        &format!("{path}/participants/:remove"),
+        Some(ident(&kim.id)),
+    )
+    .await
+    .ok(StatusCode::NO_CONTENT);
+    c.call(&bob, Method::DELETE, &path, None)
+        .await
+        .ok(StatusCode::NO_CONTENT);
+
+    let events = c.s.audit(&[("subject", &id)]).await;
+    let seen: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.action.as_str(), e.actor.as_str()))
+        .collect();
+    let (as_bob, as_sue) = (format!("identity:{}", bob.id), format!("identity:{}", sue.id));
+    assert_eq!(
+        seen,
+        [
+            ("chat.thread.create", as_bob.as_str()),
+            ("chat.thread.updateTopic", as_bob.as_str()),
+            ("chat.participants.add", as_bob.as_str()),
+            ("chat.message.edit", as_sue.as_str()),
+            ("chat.message.delete", as_sue.as_str()),
+            ("chat.participants.remove", as_bob.as_str()),
+            ("chat.thread.delete", as_bob.as_str()),
+        ],
+        "one creation for two requests, one add for a no-op re-add, no send"
+    );
+    let details: Vec<Value> = events.iter().map(common::details).collect();
+    let mut members: Vec<&str> = details[0]["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    members.sort_unstable();
+    let mut expected = [bob.id.as_str(), sue.id.as_str()];
+    expected.sort_unstable();
+    assert_eq!(members, expected);
+    assert_eq!(details[2]["added"], json!([kim.id]));
+    assert_eq!(details[3]["messageId"], mid.as_str());
+    assert_eq!(details[5]["removed"], kim.id.as_str());
+    for event in &events {
+        assert!(
+            !event.details.contains("hunter2")
+                && !event.details.contains("never mind")
+                && !event.details.contains("plans"),
+            "no content in the audit: {}",
+            event.details
+        );
+    }
+
+    // A direct thread's creation is audited too, as direct.
+    let first =
+        c.s.send(
+            c.s.request(Method::POST, "/chat/direct")
+                .bearer_auth(&bob.token)
+                .json(&json!({"to": "sue@contoso.com", "content": "hi"})),
+        )
+        .await
+        .ok(StatusCode::CREATED)
+        .json();
+    let direct =
+        c.s.audit(&[("subject", first["chatThreadId"].as_str().unwrap())])
+            .await;
+    assert_eq!(direct.len(), 1);
+    assert_eq!(
+        (
+            direct[0].action.as_str(),
+            common::details(&direct[0])["direct"].as_bool()
+        ),
+        ("chat.thread.create", Some(true))
+    );
+    c.s.verify_audit_chain(100).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_changes_are_audited_on_sqlite() {
+    chat_changes_are_audited(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_changes_are_audited_on_postgres() {
+    chat_changes_are_audited(Backend::Postgres).await;
+}
+
 /// One identity holds a bounded number of streams on a node, and resumes a bounded number of times a minute;
 /// others are not affected, and a closed stream gives its place back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,6 +26,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use tessera_core::Timestamp;
+use tessera_core::audit::action;
 use tessera_core::chat::{
     self, ChatAction, MAX_CONTENT_BYTES, MAX_DIRECT_THREADS, MAX_PARTICIPANTS, Message, MessageContent,
     MessageType, NewMessage, Participant, Thread, ThreadId,
@@ -84,6 +85,24 @@ async fn wake_tail(State(state): State<AppState>, request: Request, next: Next) 
 pub struct Chat {
     token: UserToken,
     api_version: &'static str,
+}
+
+impl Chat {
+    /// Records a change the caller made to `thread` in the audit chain (what changed, never message content).
+    async fn audit(
+        &self,
+        state: &AppState,
+        act: &str,
+        thread: &ThreadId,
+        details: Value,
+    ) -> Result<(), ApiError> {
+        state
+            .event(&self.token.actor(), act, thread.as_str())
+            .details(details)
+            .record()
+            .await?;
+        Ok(())
+    }
 }
 
 impl FromRequestParts<AppState> for Chat {
@@ -302,6 +321,11 @@ async fn admit(
     Ok((admitted, refused))
 }
 
+/// The identity ids of `participants`, for the audit.
+fn ids(participants: &[Participant]) -> Vec<&str> {
+    participants.iter().map(|p| p.identity.as_str()).collect()
+}
+
 /// Body of a thread creation.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -346,10 +370,18 @@ pub async fn create_thread(
         deleted_at: None,
         last_message_at: None,
     };
+    let id = thread.id.clone();
     let thread = state
         .store
         .create_thread(&thread, &admitted, repeatability.as_deref())
         .await?;
+    // A repeated creation answers the first thread and creates nothing.
+    if thread.id == id {
+        let details = json!({"participants": ids(&admitted), "direct": false});
+        caller
+            .audit(&state, action::CHAT_THREAD_CREATE, &thread.id, details)
+            .await?;
+    }
     let mut answer = json!({"chatThread": thread_properties(&thread)});
     if !refused.is_empty() {
         answer["invalidParticipants"] = refused.into();
@@ -492,6 +524,9 @@ pub async fn update_topic(
         content,
     )
     .await?;
+    caller
+        .audit(&state, action::CHAT_TOPIC_UPDATE, &thread.id, json!({}))
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -507,6 +542,9 @@ pub async fn delete_thread(
         .delete_thread(thread.account, &thread.id, state.clock.now())
         .await
         .map_err(gone_as_not_found)?;
+    caller
+        .audit(&state, action::CHAT_THREAD_DELETE, &thread.id, json!({}))
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -698,7 +736,13 @@ async fn direct_thread(
             last_message_at: None,
         };
         match state.store.create_thread(&thread, &participants, None).await {
-            Ok(created) => return Ok(created),
+            Ok(created) => {
+                let details = json!({"participants": ids(&participants), "direct": true});
+                caller
+                    .audit(state, action::CHAT_THREAD_CREATE, &created.id, details)
+                    .await?;
+                return Ok(created);
+            }
             // Created meanwhile by the other side (live now), or deleted before (move on to the next).
             Err(StoreError::Conflict(_)) => {
                 if let Some(thread) = state.store.thread(account, &id).await? {
@@ -846,6 +890,10 @@ pub async fn update_message(
         )
         .await
         .map_err(gone_as_not_found)?;
+    let details = json!({"messageId": message.id.to_string()});
+    caller
+        .audit(&state, action::CHAT_MESSAGE_EDIT, &thread.id, details)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -866,6 +914,10 @@ pub async fn delete_message(
         .delete_message(&thread.id, message.id, state.clock.now())
         .await
         .map_err(gone_as_not_found)?;
+    let details = json!({"messageId": message.id.to_string()});
+    caller
+        .audit(&state, action::CHAT_MESSAGE_DELETE, &thread.id, details)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -947,6 +999,7 @@ pub async fn add_participants(
             initiator: Some(caller.me().clone()),
             ..MessageContent::default()
         };
+        let details = json!({"added": ids(&admitted)});
         post_system(
             &state,
             &thread,
@@ -955,6 +1008,9 @@ pub async fn add_participants(
             content,
         )
         .await?;
+        caller
+            .audit(&state, action::CHAT_PARTICIPANTS_ADD, &thread.id, details)
+            .await?;
     }
     let answer = if refused.is_empty() {
         json!({})
@@ -986,6 +1042,7 @@ pub async fn remove_participant(
         initiator: Some(caller.me().clone()),
         ..MessageContent::default()
     };
+    let details = json!({"removed": identity.as_str()});
     post_system(
         &state,
         &thread,
@@ -994,6 +1051,9 @@ pub async fn remove_participant(
         content,
     )
     .await?;
+    caller
+        .audit(&state, action::CHAT_PARTICIPANT_REMOVE, &thread.id, details)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
