@@ -108,6 +108,12 @@ pub struct FileConfig {
     pub auth_failure_window_secs: Option<u64>,
     /// Reverse proxies (addresses or CIDR blocks) whose `X-Forwarded-For` names the client; none by default.
     pub trusted_proxies: Option<Vec<String>>,
+    /// The DNS suffix under which each Communication account has its own endpoint, `<account id>.<suffix>`, as
+    /// Azure gives each resource one: an HMAC-signed request names its account by the host it signs.
+    pub acs_host_suffix: Option<String>,
+    /// Whether an HMAC-signed request to no account's endpoint is tried against every enabled Communication
+    /// account's keys (a cost linear in their number). Default: only when `acs_host_suffix` is not set.
+    pub acs_search_all_accounts: Option<bool>,
     /// How long a connection may take to send a request's headers, and stay idle between HTTP/1.1 requests,
     /// seconds.
     pub header_read_timeout_secs: Option<u64>,
@@ -247,6 +253,10 @@ pub struct Config {
     pub auth_failure_window: Duration,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The suffix of the Communication accounts' own endpoints (lower case, no leading dot).
+    pub acs_host_suffix: Option<String>,
+    /// Whether HMAC without an account endpoint searches every account.
+    pub acs_search_all_accounts: bool,
     /// Longest wait for a request's headers (after the TLS handshake), and longest HTTP/1.1 keep-alive idle.
     pub header_read_timeout: Duration,
     /// Longest lingering close.
@@ -288,6 +298,36 @@ impl Config {
             ip => ip.to_string(),
         };
         format!("{scheme}://{host}:{}", bound.port())
+    }
+
+    /// A Communication account's ACS endpoint, as its connection string names it: `<account id>.<acs_host_suffix>`
+    /// with the issuer's scheme and port when the suffix is set, else the issuer itself.
+    pub fn acs_endpoint(&self, issuer: &str, account: uuid::Uuid) -> String {
+        let Some(suffix) = &self.acs_host_suffix else {
+            return issuer.trim_end_matches('/').to_owned();
+        };
+        let uri = issuer.parse::<axum::http::Uri>().ok();
+        let scheme = uri.as_ref().and_then(|u| u.scheme_str()).unwrap_or("https");
+        match uri.as_ref().and_then(axum::http::Uri::port_u16) {
+            Some(port) => format!("{scheme}://{account}.{suffix}:{port}"),
+            None => format!("{scheme}://{account}.{suffix}"),
+        }
+    }
+
+    /// The account a signed `host` (`<account id>.<acs_host_suffix>[:port]`) names: `None` when it is not under
+    /// the suffix, `Some(None)` when it is but names no account id.
+    pub fn acs_account_of_host(&self, host: &str) -> Option<Option<uuid::Uuid>> {
+        let suffix = self.acs_host_suffix.as_deref()?;
+        let name = host.rsplit_once(':').map_or(host, |(name, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                name
+            } else {
+                host
+            }
+        });
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        let label = name.strip_suffix(suffix)?.strip_suffix('.')?;
+        Some(uuid::Uuid::try_parse(label).ok().filter(|_| !label.contains('.')))
     }
 
     /// Merges file and overrides, applies defaults, and validates.
@@ -374,6 +414,24 @@ impl Config {
             return err("key_refresh_secs must be between 1 and 300");
         }
         let face = FaceConfig::resolve(file.face.unwrap_or_default(), &data_dir)?;
+        let acs_host_suffix = match file.acs_host_suffix {
+            None => None,
+            Some(raw) => {
+                let suffix = raw.trim().trim_matches('.').to_ascii_lowercase();
+                let label_ok = |l: &str| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                        && !l.starts_with('-')
+                        && !l.ends_with('-')
+                };
+                if suffix.len() > 200 || !suffix.split('.').all(label_ok) {
+                    return err(format!("acs_host_suffix: {raw:?} is not a DNS name"));
+                }
+                Some(suffix)
+            }
+        };
+        let acs_search_all_accounts = file.acs_search_all_accounts.unwrap_or(acs_host_suffix.is_none());
         let mut trusted_proxies = Vec::new();
         for raw in file.trusted_proxies.unwrap_or_default() {
             let net = raw
@@ -400,6 +458,8 @@ impl Config {
             auth_failure_limit: file.auth_failure_limit.unwrap_or(20).max(1),
             auth_failure_window: Duration::from_secs(file.auth_failure_window_secs.unwrap_or(60).max(1)),
             trusted_proxies,
+            acs_host_suffix,
+            acs_search_all_accounts,
             header_read_timeout: Duration::from_secs(file.header_read_timeout_secs.unwrap_or(10).max(1)),
             close_linger: Duration::from_secs(file.close_linger_secs.unwrap_or(5)),
             request_body_timeout: Duration::from_secs(file.request_body_timeout_secs.unwrap_or(60).max(1)),

@@ -114,7 +114,10 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
             let (cert, key, ca) = match mode {
                 TlsMode::Files { cert, key } => (cert.clone(), key.clone(), None),
                 TlsMode::Auto { hostnames } => {
-                    let ca = tls::ensure_local_ca(&config.data_dir.join("tls"), hostnames)?;
+                    // The Communication accounts' own endpoints, when they have them.
+                    let mut names = hostnames.clone();
+                    names.extend(config.acs_host_suffix.iter().map(|suffix| format!("*.{suffix}")));
+                    let ca = tls::ensure_local_ca(&config.data_dir.join("tls"), &names)?;
                     (ca.server_cert, ca.server_key, Some(ca.ca_cert))
                 }
                 TlsMode::Off => unreachable!("handled above"),

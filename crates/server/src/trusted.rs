@@ -86,7 +86,10 @@ fn parse_body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
     })
 }
 
-/// Finds the enabled Communication account whose access key signed the request.
+/// Finds the enabled Communication account whose access key signed the request. With `acs_host_suffix`, the
+/// signed host names the account (`<account id>.<suffix>`), so only its two keys are opened and tried, whatever
+/// the number of accounts; a request to no account's endpoint is tried against every account's keys only where
+/// `acs_search_all_accounts` allows it. `tessera_hmac_keys_tried_total` counts the keys tried.
 async fn by_signature(parts: &Parts, body: &[u8], state: &AppState) -> Result<Caller, ApiError> {
     let text = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
     let host = text("host")
@@ -105,7 +108,17 @@ async fn by_signature(parts: &Parts, body: &[u8], state: &AppState) -> Result<Ca
         authorization: text("authorization"),
         body,
     };
-    let candidates = state.store.access_keys().await?;
+    let candidates = match state.config.acs_account_of_host(host) {
+        Some(Some(account)) => state.store.access_keys_of(account).await?,
+        None if state.config.acs_search_all_accounts => state.store.access_keys().await?,
+        Some(None) | None => {
+            return Err(ApiError::unauthorized(
+                "UnknownAccountEndpoint",
+                "sign requests to your account's own endpoint, the one its connection string names",
+            ));
+        }
+    };
+    metrics::counter!("tessera_hmac_keys_tried_total").increment(candidates.len() as u64);
     let master = state.keys.master();
     let keys = candidates
         .iter()

@@ -125,6 +125,7 @@ on_both_backends!(
     device_refresh_rotates_and_detects_reuse,
     refresh_never_outlives_revocation_or_deletion,
     acting_on_behalf_of_another_identity,
+    hmac_names_its_account_by_host,
 );
 
 async fn acs_wire_round_trip(backend: Backend) {
@@ -941,4 +942,90 @@ async fn acting_on_behalf_of_another_identity(backend: Backend) {
     c.revoke(&bot).await.ok(StatusCode::NO_CONTENT);
     c.me(&token).await.error(StatusCode::UNAUTHORIZED, "ActorRevoked");
     c.me(&own).await.ok(StatusCode::OK);
+}
+
+/// With `acs_host_suffix`, each Communication account's connection string names its own endpoint,
+/// `<account id>.<suffix>`, and an HMAC-signed request is tried against that account's keys alone: another
+/// account's endpoint refuses the key, and a request to no account's endpoint is refused unless
+/// `acs_search_all_accounts` allows the search.
+async fn hmac_names_its_account_by_host(backend: Backend) {
+    for search in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = Some(common::database_url(backend, dir.path()).await);
+        let s = Server::start_in(
+            dir,
+            common::Options {
+                database_url,
+                http: true,
+                file: tessera_server::FileConfig {
+                    acs_host_suffix: Some("ACS.Test".to_owned()),
+                    acs_search_all_accounts: search.then_some(true),
+                    ..tessera_server::FileConfig::default()
+                },
+                ..common::Options::default()
+            },
+        )
+        .await;
+        let port = s.running.addr.port();
+        let mut accounts = Vec::new();
+        for n in 0..5 {
+            let created = s
+                .admin(
+                    Method::PUT,
+                    &format!("/admin{}", common::communication_id(&format!("hint-{n}"))),
+                    None,
+                )
+                .await
+                .ok(StatusCode::CREATED)
+                .json();
+            let connection = created["connectionString"].as_str().unwrap().to_owned();
+            let endpoint = connection
+                .strip_prefix("endpoint=http://")
+                .and_then(|rest| rest.split_once("/;accesskey="))
+                .map(|(host, key)| (host.to_owned(), key.to_owned()))
+                .unwrap_or_else(|| panic!("a connection string with its own endpoint: {connection}"));
+            assert_eq!(
+                endpoint.0,
+                format!("{}.acs.test:{port}", created["id"].as_str().unwrap())
+            );
+            accounts.push(endpoint);
+        }
+        let path = format!("/identities?{V}");
+        let signed_to = |host: &str, key: &str| {
+            let signing = Signing {
+                host: Some(host.to_owned()),
+                ..Signing::default()
+            };
+            s.send(
+                s.acs_request(Method::POST, &path, None, key, &signing)
+                    .header("host", host),
+            )
+        };
+        let (a_host, a_key) = &accounts[0];
+        let (b_host, _) = &accounts[3];
+        signed_to(a_host, a_key).await.ok(StatusCode::CREATED);
+        signed_to(&a_host.to_uppercase(), a_key)
+            .await
+            .ok(StatusCode::CREATED);
+        // A's key at B's endpoint is tried against B's keys only.
+        signed_to(b_host, a_key)
+            .await
+            .error(StatusCode::UNAUTHORIZED, "InvalidSignature");
+        signed_to(&format!("nobody.acs.test:{port}"), a_key)
+            .await
+            .error(StatusCode::UNAUTHORIZED, "UnknownAccountEndpoint");
+        let bare = s
+            .send(s.acs_request(Method::POST, &path, None, a_key, &Signing::default()))
+            .await;
+        if search {
+            bare.ok(StatusCode::CREATED);
+        } else {
+            bare.error(StatusCode::UNAUTHORIZED, "UnknownAccountEndpoint");
+        }
+        // A disabled account's endpoint opens nothing.
+        s.disable(&common::communication_id("hint-0")).await;
+        signed_to(a_host, a_key)
+            .await
+            .error(StatusCode::UNAUTHORIZED, "InvalidSignature");
+    }
 }

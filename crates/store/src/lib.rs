@@ -168,6 +168,8 @@ pub trait Store: Send + Sync + 'static {
     async fn set_account_key(&self, id: Uuid, key: &NewKey, now: Timestamp) -> Result<()>;
     /// The sealed access keys of every enabled Communication account.
     async fn access_keys(&self) -> Result<Vec<SealedAccessKey>>;
+    /// The sealed access keys of the account `id`, if it is an enabled Communication account.
+    async fn access_keys_of(&self, id: Uuid) -> Result<Vec<SealedAccessKey>>;
 
     /// Every published signing key.
     async fn signing_keys(&self) -> Result<Vec<StoredKey>>;

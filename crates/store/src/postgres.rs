@@ -213,13 +213,15 @@ impl Store for PgStore {
     }
 
     async fn access_keys(&self) -> Result<Vec<SealedAccessKey>> {
-        let rows = sqlx::query(
-            "SELECT a.*, k.slot, k.sealed_key FROM account_keys k JOIN accounts a ON a.id = k.account_id
-             WHERE a.kind = 'communication' AND NOT a.disabled AND k.sealed_key IS NOT NULL
-             ORDER BY a.resource_id, k.slot",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(accounts::ACCESS_KEYS).fetch_all(&self.pool).await?;
+        rows.iter().map(rows::sealed_access_key).collect()
+    }
+
+    async fn access_keys_of(&self, id: Uuid) -> Result<Vec<SealedAccessKey>> {
+        let rows = sqlx::query(accounts::ACCESS_KEYS_OF)
+            .bind(id.to_string())
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(rows::sealed_access_key).collect()
     }
 

@@ -238,7 +238,7 @@ async fn create_account(
         .await?;
     let mut answer = view(&account);
     if account.kind() == AccountKind::Communication {
-        answer["connectionString"] = connection_string(state, &key1).into();
+        answer["connectionString"] = connection_string(state, &account, &key1).into();
     }
     answer["keys"] = serde_json::json!({"key1": key1, "key2": key2});
     Ok((StatusCode::CREATED, axum::Json(answer)).into_response())
@@ -266,9 +266,13 @@ fn new_key(state: &AppState, account: &Account, slot: KeySlot) -> Result<(String
     Ok((key, stored))
 }
 
-/// The ACS connection string for a Communication account's key.
-fn connection_string(state: &AppState, key: &str) -> String {
-    format!("endpoint={}/;accesskey={key}", state.keys.current().issuer())
+/// The ACS connection string for a Communication account's key: its own endpoint
+/// ([`crate::config::Config::acs_endpoint`]) and the key.
+fn connection_string(state: &AppState, account: &Account, key: &str) -> String {
+    let endpoint = state
+        .config
+        .acs_endpoint(state.keys.current().issuer(), account.id);
+    format!("endpoint={endpoint}/;accesskey={key}")
 }
 
 async fn list_keys(state: &AppState, id: &ResourceId) -> Result<Response, ApiError> {
@@ -303,7 +307,7 @@ async fn regenerate_key(state: &AppState, id: &ResourceId, body: &[u8]) -> Resul
         .await?;
     let mut answer = serde_json::json!({"keyName": slot.as_str(), "key": key});
     if account.kind() == AccountKind::Communication {
-        answer["connectionString"] = connection_string(state, &key).into();
+        answer["connectionString"] = connection_string(state, &account, &key).into();
     }
     Ok(axum::Json(answer).into_response())
 }
