@@ -557,6 +557,39 @@ mod tests {
     }
 
     #[test]
+    fn accounts_have_their_own_endpoints_under_the_acs_suffix() {
+        let with = |suffix: &str| {
+            Config::resolve(
+                FileConfig {
+                    acs_host_suffix: Some(suffix.to_owned()),
+                    ..Default::default()
+                },
+                Overrides::default(),
+            )
+        };
+        for bad in ["", "a..b", "-a.b", "a_b.c", "exa mple.com"] {
+            assert!(with(bad).unwrap_err().to_string().contains("acs_host_suffix"), "{bad:?}");
+        }
+        let c = with(".ACS.Example.com.").unwrap();
+        assert!(!c.acs_search_all_accounts, "no search once accounts have endpoints");
+        let id = uuid::Uuid::from_u128(7);
+        assert_eq!(
+            c.acs_endpoint("https://sts.example.com:8443", id),
+            format!("https://{id}.acs.example.com:8443")
+        );
+        assert_eq!(c.acs_endpoint("https://sts.example.com", id), format!("https://{id}.acs.example.com"));
+        assert_eq!(c.acs_account_of_host(&format!("{id}.acs.example.com:8443")), Some(Some(id)));
+        assert_eq!(c.acs_account_of_host(&format!("{id}.ACS.example.com")), Some(Some(id)));
+        assert_eq!(c.acs_account_of_host("x.acs.example.com"), Some(None));
+        assert_eq!(c.acs_account_of_host(&format!("a.{id}.acs.example.com")), Some(None));
+        assert_eq!(c.acs_account_of_host("acs.example.com"), None);
+        assert_eq!(c.acs_account_of_host("127.0.0.1:8443"), None);
+        let plain = Config::resolve(FileConfig::default(), Overrides::default()).unwrap();
+        assert!(plain.acs_search_all_accounts);
+        assert_eq!(plain.acs_endpoint("https://127.0.0.1:8443", id), "https://127.0.0.1:8443");
+    }
+
+    #[test]
     fn secrets_do_not_print() {
         let c = Config::resolve(
             FileConfig::default(),
