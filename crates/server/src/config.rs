@@ -52,6 +52,9 @@ pub struct TlsFileConfig {
     /// Extra DNS names or IPs for the generated certificate (localhost and loopback are always included).
     #[serde(default)]
     pub hostnames: Vec<String>,
+    /// How long a generated server certificate is valid, seconds (default 90 days); it is renewed, without a
+    /// restart, when a third of that is left.
+    pub certificate_validity_secs: Option<u64>,
 }
 
 /// The `[face]` table: the face engine that `detect` and face enrolment run on.
@@ -259,6 +262,8 @@ pub struct Config {
     pub acs_search_all_accounts: bool,
     /// Longest wait for a request's headers (after the TLS handshake), and longest HTTP/1.1 keep-alive idle.
     pub header_read_timeout: Duration,
+    /// How long a generated server certificate is valid.
+    pub certificate_validity: Duration,
     /// Longest lingering close.
     pub close_linger: Duration,
     /// Longest a request's whole body may take.
@@ -461,6 +466,12 @@ impl Config {
             acs_host_suffix,
             acs_search_all_accounts,
             header_read_timeout: Duration::from_secs(file.header_read_timeout_secs.unwrap_or(10).max(1)),
+            certificate_validity: Duration::from_secs(
+                file_tls
+                    .certificate_validity_secs
+                    .unwrap_or(90 * 24 * 3600)
+                    .max(3),
+            ),
             close_linger: Duration::from_secs(file.close_linger_secs.unwrap_or(5)),
             request_body_timeout: Duration::from_secs(file.request_body_timeout_secs.unwrap_or(60).max(1)),
             max_connections_per_address: file.max_connections_per_address.unwrap_or(256).max(1),
@@ -568,25 +579,46 @@ mod tests {
             )
         };
         for bad in ["", "a..b", "-a.b", "a_b.c", "exa mple.com"] {
-            assert!(with(bad).unwrap_err().to_string().contains("acs_host_suffix"), "{bad:?}");
+            assert!(
+                with(bad).unwrap_err().to_string().contains("acs_host_suffix"),
+                "{bad:?}"
+            );
         }
         let c = with(".ACS.Example.com.").unwrap();
-        assert!(!c.acs_search_all_accounts, "no search once accounts have endpoints");
+        assert!(
+            !c.acs_search_all_accounts,
+            "no search once accounts have endpoints"
+        );
         let id = uuid::Uuid::from_u128(7);
         assert_eq!(
             c.acs_endpoint("https://sts.example.com:8443", id),
             format!("https://{id}.acs.example.com:8443")
         );
-        assert_eq!(c.acs_endpoint("https://sts.example.com", id), format!("https://{id}.acs.example.com"));
-        assert_eq!(c.acs_account_of_host(&format!("{id}.acs.example.com:8443")), Some(Some(id)));
-        assert_eq!(c.acs_account_of_host(&format!("{id}.ACS.example.com")), Some(Some(id)));
+        assert_eq!(
+            c.acs_endpoint("https://sts.example.com", id),
+            format!("https://{id}.acs.example.com")
+        );
+        assert_eq!(
+            c.acs_account_of_host(&format!("{id}.acs.example.com:8443")),
+            Some(Some(id))
+        );
+        assert_eq!(
+            c.acs_account_of_host(&format!("{id}.ACS.example.com")),
+            Some(Some(id))
+        );
         assert_eq!(c.acs_account_of_host("x.acs.example.com"), Some(None));
-        assert_eq!(c.acs_account_of_host(&format!("a.{id}.acs.example.com")), Some(None));
+        assert_eq!(
+            c.acs_account_of_host(&format!("a.{id}.acs.example.com")),
+            Some(None)
+        );
         assert_eq!(c.acs_account_of_host("acs.example.com"), None);
         assert_eq!(c.acs_account_of_host("127.0.0.1:8443"), None);
         let plain = Config::resolve(FileConfig::default(), Overrides::default()).unwrap();
         assert!(plain.acs_search_all_accounts);
-        assert_eq!(plain.acs_endpoint("https://127.0.0.1:8443", id), "https://127.0.0.1:8443");
+        assert_eq!(
+            plain.acs_endpoint("https://127.0.0.1:8443", id),
+            "https://127.0.0.1:8443"
+        );
     }
 
     #[test]

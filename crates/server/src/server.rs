@@ -25,6 +25,8 @@ pub struct Running {
     pub state: AppState,
     /// The CA certificate clients should trust, in `auto` TLS mode.
     pub ca_cert: Option<PathBuf>,
+    /// Renews the generated certificate, in `auto` TLS mode.
+    renewal: Option<JoinHandle<()>>,
     handle: Handle<SocketAddr>,
     task: JoinHandle<std::io::Result<()>>,
     maintenance: JoinHandle<()>,
@@ -38,6 +40,9 @@ impl Running {
             .graceful_shutdown(Some(std::time::Duration::from_secs(10)));
         self.maintenance.abort();
         self.chat_events.abort();
+        if let Some(renewal) = &self.renewal {
+            renewal.abort();
+        }
         match self.task.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(StartError(format!("server error: {e}"))),
@@ -103,46 +108,123 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
     let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let io = |e: std::io::Error| StartError(format!("listener: {e}"));
     let caps = ConnectionCaps::new(config.max_connections_per_address, config.max_connections);
-    let (task, ca_cert) = match &config.tls {
+    let (task, ca_cert, renewal) = match &config.tls {
         TlsMode::Off => {
             let server = bounded(axum_server::from_tcp(listener).map_err(io)?, &config)
                 .map(|plain| Capped::new(plain, caps, config.close_linger))
                 .handle(handle.clone());
-            (tokio::spawn(server.serve(service)), None)
+            (tokio::spawn(server.serve(service)), None, None)
         }
         mode => {
-            let (cert, key, ca) = match mode {
+            let (cert, key, generated) = match mode {
                 TlsMode::Files { cert, key } => (cert.clone(), key.clone(), None),
                 TlsMode::Auto { hostnames } => {
                     // The Communication accounts' own endpoints, when they have them.
                     let mut names = hostnames.clone();
                     names.extend(config.acs_host_suffix.iter().map(|suffix| format!("*.{suffix}")));
-                    let ca = tls::ensure_local_ca(&config.data_dir.join("tls"), &names)?;
-                    (ca.server_cert, ca.server_key, Some(ca.ca_cert))
+                    let local = LocalTls {
+                        dir: config.data_dir.join("tls"),
+                        names,
+                        validity: config.certificate_validity,
+                    };
+                    let issued = local.ensure(&state)?;
+                    if let Some(why) = issued.new_ca {
+                        tracing::warn!(
+                            ca = %issued.files.ca_cert.display(),
+                            "the local CA was issued anew because {why}: clients must trust the new CA certificate"
+                        );
+                    }
+                    let files = issued.files.clone();
+                    (files.server_cert, files.server_key, Some((local, issued)))
                 }
                 TlsMode::Off => unreachable!("handled above"),
             };
             let rustls = RustlsConfig::from_pem_file(&cert, &key)
                 .await
                 .map_err(|e| StartError(format!("cannot load TLS certificate {}: {e}", cert.display())))?;
+            let (ca, renewal) = match generated {
+                Some((local, issued)) => {
+                    let ca = issued.files.ca_cert.clone();
+                    let renewal = tokio::spawn(local.renew(state.clone(), rustls.clone(), issued.renew_at));
+                    (Some(ca), Some(renewal))
+                }
+                None => (None, None),
+            };
             let server = bounded(
                 axum_server::from_tcp_rustls(listener, rustls).map_err(io)?,
                 &config,
             )
             .map(|tls| tls.acceptor(Capped::new(DefaultAcceptor::new(), caps, config.close_linger)))
             .handle(handle.clone());
-            (tokio::spawn(server.serve(service)), ca)
+            (tokio::spawn(server.serve(service)), ca, renewal)
         }
     };
     Ok(Running {
         addr,
         state,
         ca_cert,
+        renewal,
         handle,
         task,
         maintenance,
         chat_events,
     })
+}
+
+/// The generated TLS material of `auto` mode and what it is made for.
+struct LocalTls {
+    dir: PathBuf,
+    names: Vec<String>,
+    validity: std::time::Duration,
+}
+
+impl LocalTls {
+    /// A current certificate (see `tls`).
+    fn ensure(&self, state: &AppState) -> Result<tls::Issued, StartError> {
+        tls::ensure_local_ca(
+            &self.dir,
+            &self.names,
+            state.keys.master(),
+            state.clock.now(),
+            self.validity,
+        )
+    }
+
+    /// Renews the certificate when it is due, and has the listener serve the new one; never returns.
+    async fn renew(self, state: AppState, listener: RustlsConfig, mut due: tessera_core::Timestamp) {
+        loop {
+            // Woken at least hourly, so that a clock moved meanwhile is noticed.
+            let wait = (due.millis() - state.clock.now().millis()).clamp(0, 3_600_000);
+            tokio::time::sleep(std::time::Duration::from_millis(wait.unsigned_abs())).await;
+            if state.clock.now() < due {
+                continue;
+            }
+            let renewed = match self.ensure(&state) {
+                Ok(issued) => {
+                    let loaded = listener
+                        .reload_from_pem_file(&issued.files.server_cert, &issued.files.server_key)
+                        .await;
+                    loaded.map(|()| issued).map_err(|e| e.to_string())
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            match renewed {
+                Ok(issued) => {
+                    if let Some(why) = issued.new_ca {
+                        tracing::warn!(
+                            "the local CA was issued anew because {why}: clients must trust the new CA certificate"
+                        );
+                    }
+                    tracing::info!(not_after = %issued.not_after, "the TLS certificate was renewed");
+                    due = issued.renew_at;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "renewing the TLS certificate failed; retrying in a minute");
+                    due = tessera_core::Timestamp::from_millis(state.clock.now().millis() + 60_000);
+                }
+            }
+        }
+    }
 }
 
 /// Bounds how long a connection holds this node without a request: the TLS handshake (axum-server's 10 s), then

@@ -1117,3 +1117,41 @@ async fn early_answers_reach_clients_still_uploading() {
         s.get("/healthz").await.ok(StatusCode::OK);
     }
 }
+
+/// The generated certificate is valid from now and renewed before it expires, without a restart: the listener
+/// serves the new one under the same CA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_generated_certificate_is_renewed_without_a_restart() {
+    let s = Server::start_with(Options {
+        file: FileConfig {
+            tls: Some(tessera_server::config::TlsFileConfig {
+                certificate_validity_secs: Some(6),
+                ..Default::default()
+            }),
+            ..FileConfig::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let first = common::server_certificate(&s.running).await;
+    // Due a third before expiry: after about 4 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let now = common::server_certificate(&s.running).await;
+        if now != first {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no renewal within 20 s");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    s.get("/healthz").await.ok(StatusCode::OK);
+    let sealed = std::fs::read(
+        s.running
+            .ca_cert
+            .as_ref()
+            .unwrap()
+            .with_file_name("ca.key.sealed"),
+    )
+    .unwrap();
+    assert!(!String::from_utf8_lossy(&sealed).contains("PRIVATE KEY"));
+}

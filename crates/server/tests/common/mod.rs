@@ -247,14 +247,34 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> RawStream f
 /// A raw connection to `running`, for clients that misbehave: TCP in HTTP mode, TLS (trusting its CA, as
 /// `localhost`) otherwise.
 pub async fn raw_connection(running: &Running) -> Box<dyn RawStream> {
-    use tokio_rustls::rustls::pki_types::pem::PemObject;
-    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
     let tcp = tokio::net::TcpStream::connect(running.addr)
         .await
         .expect("connect");
-    let Some(ca) = &running.ca_cert else {
+    if running.ca_cert.is_none() {
         return Box::new(tcp);
-    };
+    }
+    Box::new(tls_connection(running, tcp).await)
+}
+
+/// The certificate the server at `running` (in `auto` TLS mode) presents now, as DER, from a handshake that
+/// trusts only its CA.
+pub async fn server_certificate(running: &Running) -> Vec<u8> {
+    let tcp = tokio::net::TcpStream::connect(running.addr)
+        .await
+        .expect("connect");
+    let stream = tls_connection(running, tcp).await;
+    let (_, session) = stream.get_ref();
+    session.peer_certificates().expect("a certificate")[0].to_vec()
+}
+
+/// A TLS client connection over `tcp` to `running`, trusting its CA, as `localhost`.
+async fn tls_connection(
+    running: &Running,
+    tcp: tokio::net::TcpStream,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+    let ca = running.ca_cert.as_ref().expect("a generated CA");
     install_crypto();
     let pem = std::fs::read(ca).expect("the CA");
     let mut roots = tokio_rustls::rustls::RootCertStore::empty();
@@ -265,11 +285,10 @@ pub async fn raw_connection(running: &Running) -> Box<dyn RawStream> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     let name = ServerName::try_from("localhost").expect("a name");
-    let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls))
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls))
         .connect(name, tcp)
         .await
-        .expect("the handshake");
-    Box::new(stream)
+        .expect("the handshake")
 }
 
 /// A client builder trusting `running`'s CA, with a 30 s timeout.
