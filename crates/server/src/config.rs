@@ -131,6 +131,12 @@ pub struct FileConfig {
     pub max_connections: Option<usize>,
     /// Whether `GET /metrics` needs the admin key.
     pub metrics_require_admin_key: Option<bool>,
+    /// How long identical refusals are folded into one audit event (and a count), seconds.
+    pub refusal_aggregation_secs: Option<u64>,
+    /// Refusals of one caller per minute on a node before further ones are answered 429.
+    pub max_refusals_per_minute: Option<u32>,
+    /// Typing notifications of one identity per minute on a node before further ones are answered 429.
+    pub max_typing_per_minute: Option<u32>,
     /// `GET /chat/events` streams one identity may hold open at once on a node.
     pub max_event_streams_per_identity: Option<usize>,
     /// `GET /chat/events` resumes (`Last-Event-ID`) one identity may make per minute on a node.
@@ -274,6 +280,12 @@ pub struct Config {
     pub max_connections: usize,
     /// Whether `GET /metrics` needs the admin key.
     pub metrics_require_admin_key: bool,
+    /// How long identical refusals are folded.
+    pub refusal_aggregation: Duration,
+    /// Refusals per caller per minute.
+    pub max_refusals_per_minute: u32,
+    /// Typing notifications per identity per minute.
+    pub max_typing_per_minute: u32,
     /// Event streams per identity at once.
     pub max_event_streams_per_identity: usize,
     /// Event stream resumes per identity per minute.
@@ -477,6 +489,9 @@ impl Config {
             max_connections_per_address: file.max_connections_per_address.unwrap_or(256).max(1),
             max_connections: file.max_connections.unwrap_or(4096).max(1),
             metrics_require_admin_key: file.metrics_require_admin_key.unwrap_or(false),
+            refusal_aggregation: Duration::from_secs(file.refusal_aggregation_secs.unwrap_or(60)),
+            max_refusals_per_minute: file.max_refusals_per_minute.unwrap_or(120).max(1),
+            max_typing_per_minute: file.max_typing_per_minute.unwrap_or(60).max(1),
             max_event_streams_per_identity: file.max_event_streams_per_identity.unwrap_or(10).max(1),
             max_event_replays_per_minute: file.max_event_replays_per_minute.unwrap_or(30).max(1),
             bench_routes: o.bench_routes,

@@ -14,6 +14,7 @@ pub mod config;
 mod connections;
 pub mod error;
 pub mod face_engine;
+mod flood;
 mod forwarded;
 pub mod gate;
 mod keyring;

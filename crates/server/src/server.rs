@@ -31,6 +31,7 @@ pub struct Running {
     task: JoinHandle<std::io::Result<()>>,
     maintenance: JoinHandle<()>,
     chat_events: JoinHandle<()>,
+    denials: JoinHandle<()>,
 }
 
 impl Running {
@@ -40,10 +41,18 @@ impl Running {
             .graceful_shutdown(Some(std::time::Duration::from_secs(10)));
         self.maintenance.abort();
         self.chat_events.abort();
+        self.denials.abort();
         if let Some(renewal) = &self.renewal {
             renewal.abort();
         }
-        match self.task.await {
+        let served = self.task.await;
+        // The repeats of refusals still folded are written before the node goes.
+        for event in self.state.denials.closed(true) {
+            if let Err(e) = self.state.audit.record(event).await {
+                tracing::warn!(error = %e, "writing folded refusals failed");
+            }
+        }
+        match served {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(StartError(format!("server error: {e}"))),
             Err(e) => Err(StartError(format!("server task failed: {e}"))),
@@ -99,10 +108,13 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
             streams_per_identity: config.max_event_streams_per_identity,
             replays_per_minute: config.max_event_replays_per_minute,
         }),
+        denials: crate::flood::Denials::new(config.refusal_aggregation, config.max_refusals_per_minute),
+        typing: crate::flood::Typing::new(config.max_typing_per_minute),
         config: config.clone(),
     });
     let maintenance = tokio::spawn(maintain(state.clone()));
     let chat_events = tokio::spawn(crate::chat_events::tail(state.clone()));
+    let denials = tokio::spawn(crate::flood::flush_denials(state.clone()));
 
     let handle = Handle::new();
     let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
@@ -168,6 +180,7 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
         task,
         maintenance,
         chat_events,
+        denials,
     })
 }
 

@@ -41,6 +41,10 @@ pub struct Inner {
     pub face: FaceService,
     /// This node's fan-out of chat events.
     pub chat: crate::chat_events::ChatHub,
+    /// This node's folding and limiting of refusals.
+    pub denials: crate::flood::Denials,
+    /// This node's typing limit.
+    pub typing: crate::flood::Typing,
 }
 
 impl Deref for AppState {
@@ -107,12 +111,26 @@ impl EventBuilder<'_> {
         self.event.isv = isv.map(str::to_owned);
         self
     }
-    /// Appends the event and waits until it is durable.
-    pub async fn record(self) -> Result<i64, ApiError> {
-        self.state.audit.record(self.event).await.map_err(|e| {
+    /// Appends the event and waits until it is durable. A refusal goes through `crate::flood::Denials` first:
+    /// repeated, it is folded into its first occurrence (nothing is written now); past its actor's limit, the
+    /// answer becomes 429 `TooManyRefusals`.
+    pub async fn record(self) -> Result<(), ApiError> {
+        let failed = |e: tessera_store::StoreError| {
             ApiError::internal(&format_args!(
                 "the operation is refused because its audit event was not recorded: {e}"
             ))
-        })
+        };
+        if self.event.outcome != Outcome::Denied {
+            self.state.audit.record(self.event).await.map_err(failed)?;
+            return Ok(());
+        }
+        let (admission, due) = self.state.denials.admit(&self.event);
+        for event in due {
+            self.state.audit.record(event).await.map_err(failed)?;
+        }
+        if let Ok(crate::flood::Admission::Write) = &admission {
+            self.state.audit.record(self.event).await.map_err(failed)?;
+        }
+        admission.map(|_| ())
     }
 }

@@ -369,8 +369,10 @@ async fn account_management(backend: Backend) {
     s.sts_token(&key2).await;
     let own = s.check(&new_key1, ID, None).await.ok(StatusCode::OK).json();
     assert_eq!(own["grantedBy"], json!("approval"));
-    // An STS token is a stand-in for the account, not for the key it was obtained with.
-    s.check_bearer(&sts, ID, None).await.ok(StatusCode::OK);
+    // An STS token dies with the key that minted it (issue 13 #12).
+    s.check_bearer(&sts, ID, None)
+        .await
+        .error(StatusCode::UNAUTHORIZED, "TokenRevoked");
     regenerate(&s, &rid, "key3")
         .await
         .error(StatusCode::BAD_REQUEST, "InvalidKeyName");

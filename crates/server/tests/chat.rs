@@ -870,6 +870,47 @@ async fn chat_changes_are_audited_on_postgres() {
     chat_changes_are_audited(Backend::Postgres).await;
 }
 
+/// Typing notifications are limited per identity (each is a row of the event log): past
+/// `max_typing_per_minute`, 429 with `Retry-After`; another identity is not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_is_limited_per_identity() {
+    let c = Chat::on(
+        Server::start_with(Options {
+            file: FileConfig {
+                max_typing_per_minute: Some(3),
+                ..FileConfig::default()
+            },
+            ..Options::default()
+        })
+        .await,
+    )
+    .await;
+    let bob = c.user("bob@contoso.com", &["chat"]).await;
+    let sue = c.user("sue@contoso.com", &["chat"]).await;
+    let created = c
+        .call(
+            &bob,
+            Method::POST,
+            "/chat/threads",
+            Some(json!({"topic": "Typing", "participants": [participant(&sue, "Sue")]})),
+        )
+        .await
+        .ok(StatusCode::CREATED)
+        .json();
+    let typing = format!(
+        "{}/typing",
+        thread_path(created["chatThread"]["id"].as_str().unwrap())
+    );
+    let body = || Some(json!({}));
+    for _ in 0..3 {
+        c.call(&bob, Method::POST, &typing, body()).await.ok(StatusCode::OK);
+    }
+    let limited = c.call(&bob, Method::POST, &typing, body()).await;
+    limited.error(StatusCode::TOO_MANY_REQUESTS, "TooManyTypingNotifications");
+    assert!(limited.header("retry-after").parse::<u64>().is_ok());
+    c.call(&sue, Method::POST, &typing, body()).await.ok(StatusCode::OK);
+}
+
 /// One identity holds a bounded number of streams on a node, and resumes a bounded number of times a minute;
 /// others are not affected, and a closed stream gives its place back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

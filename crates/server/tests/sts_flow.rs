@@ -1380,3 +1380,53 @@ async fn sts_tokens_die_with_their_key(backend: Backend) {
     regenerate(&comm.rid, "key2").await.ok(StatusCode::OK);
     create(sts).await.error(StatusCode::UNAUTHORIZED, "TokenRevoked");
 }
+
+/// Refusals cannot flood the audit chain: identical ones within `refusal_aggregation_secs` are written once and
+/// counted, the count written when the window closes; past `max_refusals_per_minute` a caller's refusals are
+/// answered 429 with `Retry-After`, while what it may do is still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_refusals_are_folded_and_limited() {
+    let s = Server::start_with(common::Options {
+        file: tessera_server::FileConfig {
+            refusal_aggregation_secs: Some(1),
+            max_refusals_per_minute: Some(40),
+            ..tessera_server::FileConfig::default()
+        },
+        ..common::Options::default()
+    })
+    .await;
+    let client = s.create_account(&face_id("flooder")).await;
+    let denied = || s.audit(&[("action", "limitedAccess.use"), ("outcome", "denied")]);
+    for _ in 0..30 {
+        s.check(client.key(), ID, None)
+            .await
+            .error(StatusCode::FORBIDDEN, "NotApproved");
+    }
+    assert_eq!(denied().await.len(), 1, "30 identical refusals, one event so far");
+    // The window closes; the next refusal writes the count of the repeats first.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    s.check(client.key(), ID, None)
+        .await
+        .error(StatusCode::FORBIDDEN, "NotApproved");
+    let events = denied().await;
+    assert_eq!(events.len(), 3, "{events:?}");
+    let folded = details(&events[1]);
+    assert_eq!(folded["repeated"], 29, "{folded}");
+    assert_eq!(folded["reason"], "NotApproved");
+    assert!(folded["from"].is_string() && folded["until"].is_string());
+    assert!(details(&events[2]).get("repeated").is_none());
+
+    // 31 refusals so far this minute; the 41st is answered 429, and still counted.
+    for _ in 0..9 {
+        s.check(client.key(), ID, None)
+            .await
+            .error(StatusCode::FORBIDDEN, "NotApproved");
+    }
+    let limited = s.check(client.key(), ID, None).await;
+    limited.error(StatusCode::TOO_MANY_REQUESTS, "TooManyRefusals");
+    let retry: u64 = limited.header("retry-after").parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    // What the caller may do is served: its STS token.
+    s.sts_token(client.key()).await;
+    s.verify_audit_chain(100).await;
+}

@@ -1076,6 +1076,7 @@ pub async fn typing(
     if let Some(name) = &body.sender_display_name {
         chat::check_display_name(name)?;
     }
+    state.typing.count(caller.me().as_str())?;
     state
         .store
         .record_typing(

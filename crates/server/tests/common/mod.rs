@@ -322,9 +322,12 @@ impl Server {
         Self::start_in(tempfile::tempdir().expect("temporary directory"), options).await
     }
 
-    /// A server with `options`, with `dir` as its data directory.
-    pub async fn start_in(dir: tempfile::TempDir, options: Options) -> Self {
+    /// A server with `options`, with `dir` as its data directory. Unless `options` say otherwise, identical
+    /// refusals are not folded (`refusal_aggregation_secs = 0`), so that a test can find each refusal's own
+    /// audit event; the folding has its own test (`sts_flow.rs`'s `repeated_refusals_are_folded_and_limited`).
+    pub async fn start_in(dir: tempfile::TempDir, mut options: Options) -> Self {
         install_crypto();
+        options.file.refusal_aggregation_secs.get_or_insert(0);
         let database_url = options
             .database_url
             .unwrap_or_else(|| tessera_testkit::sqlite_url(dir.path()));
