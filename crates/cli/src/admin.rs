@@ -39,6 +39,16 @@ enum AdminCommand {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Export the signed checkpoints of the audit chain's head, to keep where the database's owner cannot
+    /// reach them (`tessera audit verify --anchor FILE` checks the chain against them).
+    AuditCheckpoints {
+        /// Checkpoints after this sequence number.
+        #[arg(long)]
+        after: Option<i64>,
+        /// Page size.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
     /// Read the audit log.
     Audit {
         /// Only this actor (e.g. `admin`, `account:/subscriptions/…`).
@@ -212,6 +222,14 @@ pub async fn run(args: AdminArgs) -> Result<()> {
         AdminCommand::Keys {
             command: KeysCommand::Rotate,
         } => (Method::POST, format!("{base}/admin/keys/rotate"), None),
+        AdminCommand::AuditCheckpoints { after, limit } => {
+            let mut url = reqwest::Url::parse(&format!("{base}/admin/audit/checkpoints"))?;
+            url.query_pairs_mut().append_pair("limit", &limit.to_string());
+            if let Some(after) = after {
+                url.query_pairs_mut().append_pair("after", &after.to_string());
+            }
+            (Method::GET, url.to_string(), None)
+        }
         AdminCommand::Audit {
             actor,
             action,

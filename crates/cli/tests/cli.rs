@@ -342,6 +342,65 @@ fn tamper_and_verify(dir: &Path, data: &Path, total: i64) {
     assert!(backup.status.success(), "{}", text(&backup.stderr));
     let (ok, out) = audit_verify(dir, &copy);
     assert!(ok && intact_count(&out) == total, "{out}");
+    // The stopping server signed a checkpoint of its last event: nothing follows it.
+    assert!(
+        out.contains(&format!(
+            "checkpoint at {total} (signature valid), 0 events after it"
+        )),
+        "{out}"
+    );
+
+    // Truncation: the triggers dropped and the last events deleted, the chain that is left is intact, but the
+    // checkpoint vouches for more.
+    let truncated = dir.join("truncated");
+    std::fs::create_dir_all(&truncated).unwrap();
+    std::fs::copy(&db, truncated.join("tessera.db")).unwrap();
+    let cut = format!(
+        "DROP TRIGGER audit_events_no_delete; DELETE FROM audit_events WHERE seq > {};",
+        total - 3
+    );
+    let done = Command::new("sqlite3")
+        .arg(truncated.join("tessera.db"))
+        .arg(cut)
+        .output()
+        .unwrap();
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    let (ok, out) = audit_verify(dir, &truncated);
+    assert!(!ok, "a truncated chain fails: {out}");
+    assert!(
+        out.contains(&format!(
+            "TRUNCATED: the checkpoint vouches for {total} events, the log has {}",
+            total - 3
+        )),
+        "{out}"
+    );
+    // Deleting the checkpoints too hides it from the database's own check, not from an exported anchor.
+    let anchor = dir.join("anchor.json");
+    let cut = "DELETE FROM audit_checkpoints;";
+    let done = Command::new("sqlite3")
+        .arg(truncated.join("tessera.db"))
+        .arg(cut)
+        .output()
+        .unwrap();
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    let (ok, out) = audit_verify(dir, &truncated);
+    assert!(ok && out.contains("no checkpoint"), "{out}");
+    let exported = Command::new("sqlite3")
+        .arg(&db)
+        .arg("SELECT json_object('value', json_group_array(json_object('seq', seq, 'head', head, 'token', token))) FROM audit_checkpoints;")
+        .output()
+        .unwrap();
+    std::fs::write(&anchor, &exported.stdout).unwrap();
+    let anchored = tessera(dir)
+        .args(["audit", "verify", "--data-dir"])
+        .arg(&truncated)
+        .arg("--anchor")
+        .arg(&anchor)
+        .output()
+        .unwrap();
+    let out = text(&anchored.stdout) + &text(&anchored.stderr);
+    assert!(!anchored.status.success() && out.contains("TRUNCATED"), "{out}");
+
     let target = total / 2;
     let sql = format!(
         "DROP TRIGGER audit_events_no_update; UPDATE audit_events SET outcome = 'denied' WHERE seq = {target};"

@@ -99,3 +99,41 @@ impl TokenType for StsClaims {
 
 /// Lifetime of an STS bearer token, seconds.
 pub const STS_TOKEN_LIFETIME_SECS: i64 = 600;
+
+/// A signed checkpoint of the audit chain's head: the chain had `seq` events and its last one hashed to `head`
+/// when the issuer signed it. Signed with a signing key, whose private half is sealed under the master key, so the
+/// database alone cannot forge one: deleting events after a checkpoint (truncation) is detected by checking it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointClaims {
+    /// Issuer URL of this Tessera deployment.
+    pub iss: String,
+    /// [`CheckpointClaims::AUDIENCE`].
+    pub aud: String,
+    /// The number of events (the last one's `seq`).
+    pub seq: i64,
+    /// The last event's hash, lowercase hex.
+    pub head: String,
+    /// Signed at, seconds.
+    pub iat: i64,
+    /// Not before, seconds.
+    pub nbf: i64,
+    /// Expiry, seconds: [`CHECKPOINT_LIFETIME_SECS`] after signing, so that archived checkpoints stay checkable.
+    pub exp: i64,
+}
+
+/// How long a checkpoint's signature is accepted: ten years.
+pub const CHECKPOINT_LIFETIME_SECS: i64 = 10 * 365 * 24 * 3600;
+
+impl TimeBound for CheckpointClaims {
+    fn nbf(&self) -> i64 {
+        self.nbf
+    }
+    fn exp(&self) -> i64 {
+        self.exp
+    }
+}
+
+impl TokenType for CheckpointClaims {
+    const TYP: &'static str = "checkpoint+jwt";
+    const AUDIENCE: &'static str = "urn:tessera:audit";
+}

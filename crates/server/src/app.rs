@@ -48,6 +48,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/admin/accounts", get(admin::list_accounts))
         .route("/admin/audit", get(admin::audit))
+        .route("/admin/audit/checkpoints", get(admin::audit_checkpoints))
         .route("/admin/keys", get(admin::keys))
         .route("/admin/keys/rotate", post(admin::rotate_keys))
         .route("/.well-known/jwks.json", get(wellknown::jwks))

@@ -131,6 +131,8 @@ pub struct FileConfig {
     pub max_connections: Option<usize>,
     /// Whether `GET /metrics` needs the admin key.
     pub metrics_require_admin_key: Option<bool>,
+    /// How often a node signs a checkpoint of the audit chain's head, seconds.
+    pub audit_checkpoint_secs: Option<u64>,
     /// How long identical refusals are folded into one audit event (and a count), seconds.
     pub refusal_aggregation_secs: Option<u64>,
     /// Refusals of one caller per minute on a node before further ones are answered 429.
@@ -280,6 +282,8 @@ pub struct Config {
     pub max_connections: usize,
     /// Whether `GET /metrics` needs the admin key.
     pub metrics_require_admin_key: bool,
+    /// How often the audit head is checkpointed.
+    pub audit_checkpoint: Duration,
     /// How long identical refusals are folded.
     pub refusal_aggregation: Duration,
     /// Refusals per caller per minute.
@@ -489,6 +493,7 @@ impl Config {
             max_connections_per_address: file.max_connections_per_address.unwrap_or(256).max(1),
             max_connections: file.max_connections.unwrap_or(4096).max(1),
             metrics_require_admin_key: file.metrics_require_admin_key.unwrap_or(false),
+            audit_checkpoint: Duration::from_secs(file.audit_checkpoint_secs.unwrap_or(300).max(1)),
             refusal_aggregation: Duration::from_secs(file.refusal_aggregation_secs.unwrap_or(60)),
             max_refusals_per_minute: file.max_refusals_per_minute.unwrap_or(120).max(1),
             max_typing_per_minute: file.max_typing_per_minute.unwrap_or(60).max(1),

@@ -52,6 +52,10 @@ impl Running {
                 tracing::warn!(error = %e, "writing folded refusals failed");
             }
         }
+        // A stopped node's last events are vouched for too.
+        if let Err(e) = checkpoint_audit(&self.state).await {
+            tracing::warn!(error = %e, "signing the final audit checkpoint failed");
+        }
         match served {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(StartError(format!("server error: {e}"))),
@@ -265,8 +269,15 @@ async fn maintain(state: AppState) {
     keys.tick().await;
     let mut faces = tokio::time::interval(FACE_ID_PURGE_PERIOD);
     faces.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut checkpoints = tokio::time::interval(state.config.audit_checkpoint);
+    checkpoints.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = checkpoints.tick() => {
+                if let Err(e) = checkpoint_audit(&state).await {
+                    tracing::warn!(error = %e, "signing an audit checkpoint failed; retrying later");
+                }
+            }
             _ = keys.tick() => {
                 if let Err(e) = state.keys.maintain(state.clock.now()).await {
                     tracing::warn!(error = %e, "signing key refresh failed; keeping the keys loaded before");
@@ -279,6 +290,42 @@ async fn maintain(state: AppState) {
             },
         }
     }
+}
+
+/// Signs and keeps a checkpoint of the audit chain's head, if it moved since the latest one (any node may; one
+/// per head is kept). `tessera audit verify` checks the latest, so that events deleted after it are detected.
+pub(crate) async fn checkpoint_audit(state: &AppState) -> Result<(), String> {
+    let head = state.store.audit_head().await.map_err(|e| e.to_string())?;
+    let latest = state
+        .store
+        .latest_audit_checkpoint()
+        .await
+        .map_err(|e| e.to_string())?;
+    if head.seq == 0 || latest.is_some_and(|c| c.seq >= head.seq) {
+        return Ok(());
+    }
+    let now = state.clock.now();
+    let claims = tessera_core::claims::CheckpointClaims {
+        iss: state.keys.current().issuer().to_owned(),
+        aud: <tessera_core::claims::CheckpointClaims as tessera_core::claims::TokenType>::AUDIENCE.to_owned(),
+        seq: head.seq,
+        head: hex::encode(head.hash),
+        iat: now.secs(),
+        nbf: now.secs(),
+        exp: now.secs() + tessera_core::claims::CHECKPOINT_LIFETIME_SECS,
+    };
+    let token = state.keys.current().sign(&claims).map_err(|e| e.to_string())?;
+    let checkpoint = tessera_store::AuditCheckpoint {
+        seq: claims.seq,
+        head: claims.head,
+        token,
+        created_at: now,
+    };
+    state
+        .store
+        .add_audit_checkpoint(&checkpoint)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Runs the service until Ctrl-C or SIGTERM.

@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{ADMIN_KEY, Acct, Backend, Options, Resp, Server, communication_id, face_id, jwt_claims};
+use common::{
+    ADMIN_KEY, Acct, Backend, Options, Resp, Server, communication_id, face_id, jwt_claims, jwt_header,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tessera_server::FileConfig;
@@ -1156,4 +1158,58 @@ async fn the_generated_certificate_is_renewed_without_a_restart() {
     )
     .unwrap();
     assert!(!String::from_utf8_lossy(&sealed).contains("PRIVATE KEY"));
+}
+
+/// A node signs checkpoints of the audit chain's head (`audit_checkpoint_secs`); the admin API publishes them,
+/// and each verifies with the JWKS and vouches for the head it names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_checkpoints_are_signed_and_published() {
+    let s = Server::start_with(Options {
+        file: FileConfig {
+            audit_checkpoint_secs: Some(1),
+            ..FileConfig::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    s.create_account(&face_id("checkpointed")).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let checkpoints = loop {
+        let page = s
+            .admin(Method::GET, "/admin/audit/checkpoints", None)
+            .await
+            .ok(StatusCode::OK)
+            .json();
+        let value = page["value"].as_array().unwrap().clone();
+        if !value.is_empty() {
+            break value;
+        }
+        assert!(std::time::Instant::now() < deadline, "no checkpoint within 15 s");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let events = s.verify_audit_chain(100).await;
+    let latest = checkpoints.last().unwrap();
+    let seq = latest["seq"].as_i64().unwrap();
+    let event = events
+        .iter()
+        .find(|e| e.seq == seq)
+        .expect("the event it vouches for");
+    assert_eq!(latest["head"], hex::encode(event.hash));
+    // The token verifies with the published keys and names the same head.
+    let keys = s.running.state.store.signing_keys().await.unwrap();
+    let ring = tessera_token::KeyRing::public(s.running.state.keys.current().issuer(), &keys).unwrap();
+    let claims: tessera_core::claims::CheckpointClaims = ring
+        .verify(latest["token"].as_str().unwrap(), s.clock().now())
+        .unwrap();
+    assert_eq!(
+        (claims.seq, claims.head.as_str()),
+        (seq, latest["head"].as_str().unwrap())
+    );
+    assert_eq!(
+        jwt_header(latest["token"].as_str().unwrap())["typ"],
+        "checkpoint+jwt"
+    );
+    s.get("/admin/audit/checkpoints")
+        .await
+        .error(StatusCode::UNAUTHORIZED, "MissingCredentials");
 }

@@ -903,12 +903,16 @@ async fn typing_is_limited_per_identity() {
     );
     let body = || Some(json!({}));
     for _ in 0..3 {
-        c.call(&bob, Method::POST, &typing, body()).await.ok(StatusCode::OK);
+        c.call(&bob, Method::POST, &typing, body())
+            .await
+            .ok(StatusCode::OK);
     }
     let limited = c.call(&bob, Method::POST, &typing, body()).await;
     limited.error(StatusCode::TOO_MANY_REQUESTS, "TooManyTypingNotifications");
     assert!(limited.header("retry-after").parse::<u64>().is_ok());
-    c.call(&sue, Method::POST, &typing, body()).await.ok(StatusCode::OK);
+    c.call(&sue, Method::POST, &typing, body())
+        .await
+        .ok(StatusCode::OK);
 }
 
 /// One identity holds a bounded number of streams on a node, and resumes a bounded number of times a minute;

@@ -1,4 +1,14 @@
-//! Account statements both backends run as they are.
+//! Account and audit statements both backends run as they are.
+
+/// The chain's last event.
+pub(crate) const AUDIT_HEAD: &str = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1";
+/// Keeps a checkpoint `($1 seq, $2 head, $3 token, $4 created_at)`, once per `seq`.
+pub(crate) const ADD_CHECKPOINT: &str = "INSERT INTO audit_checkpoints (seq, head, token, created_at)
+     VALUES ($1, $2, $3, $4) ON CONFLICT (seq) DO NOTHING";
+/// The checkpoints after `$1`, at most `$2`.
+pub(crate) const CHECKPOINTS: &str = "SELECT * FROM audit_checkpoints WHERE seq > $1 ORDER BY seq LIMIT $2";
+/// The latest checkpoint.
+pub(crate) const LATEST_CHECKPOINT: &str = "SELECT * FROM audit_checkpoints ORDER BY seq DESC LIMIT 1";
 
 /// The sealed access keys of every enabled Communication account, ordered.
 pub(crate) const ACCESS_KEYS: &str = "SELECT a.*, k.slot, k.sealed_key FROM account_keys k

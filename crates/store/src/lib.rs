@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tessera_core::FlagSet;
-use tessera_core::audit::{Event, NewEvent, Outcome};
+use tessera_core::audit::{Event, Head, NewEvent, Outcome};
 use tessera_core::chat::{ChatEvent, Member, Message, NewMessage, Participant, Thread, ThreadId};
 use tessera_core::face::{
     Detection, GroupId, LargeFaceList, LargePersonGroup, ListFace, PersistedFace, Person, Training,
@@ -95,6 +95,19 @@ impl ThreadChange {
             Self::None | Self::Topic(_) | Self::AddParticipants(_) => None,
         }
     }
+}
+
+/// A signed checkpoint of the audit chain's head, as kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditCheckpoint {
+    /// The number of events it vouches for.
+    pub seq: i64,
+    /// The hash of event `seq`, lowercase hex.
+    pub head: String,
+    /// The signed checkpoint (a `checkpoint+jwt`).
+    pub token: String,
+    /// When it was made.
+    pub created_at: Timestamp,
 }
 
 /// Whom a thread's events may reach ([`tessera_core::chat::event_reaches`]).
@@ -426,6 +439,14 @@ pub trait Store: Send + Sync + 'static {
     async fn append_audit(&self, events: Vec<NewEvent>) -> Result<Vec<Event>>;
     /// Reads audit events.
     async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<Event>>;
+    /// The chain's head: its last event's `seq` and hash ([`Head::EMPTY`] when empty).
+    async fn audit_head(&self) -> Result<Head>;
+    /// Keeps a signed checkpoint of the head at `seq` (a second one for the same `seq` is ignored).
+    async fn add_audit_checkpoint(&self, checkpoint: &AuditCheckpoint) -> Result<()>;
+    /// The checkpoints with `seq` above `after`, oldest first, at most `limit`.
+    async fn audit_checkpoints(&self, after: i64, limit: u32) -> Result<Vec<AuditCheckpoint>>;
+    /// The latest checkpoint, if any.
+    async fn latest_audit_checkpoint(&self) -> Result<Option<AuditCheckpoint>>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (created if missing) or `postgres://…`, and migrates it.

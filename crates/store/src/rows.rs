@@ -504,6 +504,22 @@ where
     }))
 }
 
+/// An audit checkpoint.
+pub(crate) fn checkpoint<R>(row: &R) -> Result<crate::AuditCheckpoint>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decodes<R>,
+    i64: Decodes<R>,
+{
+    Ok(crate::AuditCheckpoint {
+        seq: col(row, "seq")?,
+        head: col(row, "head")?,
+        token: col(row, "token")?,
+        created_at: Timestamp::from_millis(col(row, "created_at")?),
+    })
+}
+
 /// A message's content as stored (JSON).
 pub(crate) fn content_to_db(content: &MessageContent) -> String {
     serde_json::to_string(content).unwrap_or_else(|_| "{}".to_owned())

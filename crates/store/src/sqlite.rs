@@ -1446,6 +1446,49 @@ impl Store for SqliteStore {
         Ok(sealed)
     }
 
+    async fn audit_head(&self) -> Result<Head> {
+        let row: Option<(i64, Vec<u8>)> = sqlx::query_as(accounts::AUDIT_HEAD)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            None => Ok(Head::EMPTY),
+            Some((seq, hash)) => Ok(Head {
+                seq,
+                hash: hash
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("an audit hash is not 32 bytes".into()))?,
+            }),
+        }
+    }
+
+    async fn add_audit_checkpoint(&self, checkpoint: &crate::AuditCheckpoint) -> Result<()> {
+        let _write = self.write_gate.lock().await;
+        sqlx::query(accounts::ADD_CHECKPOINT)
+            .bind(checkpoint.seq)
+            .bind(&checkpoint.head)
+            .bind(&checkpoint.token)
+            .bind(checkpoint.created_at.millis())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn audit_checkpoints(&self, after: i64, limit: u32) -> Result<Vec<crate::AuditCheckpoint>> {
+        let rows = sqlx::query(accounts::CHECKPOINTS)
+            .bind(after)
+            .bind(i64::from(limit.clamp(1, 1000)))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(rows::checkpoint).collect()
+    }
+
+    async fn latest_audit_checkpoint(&self) -> Result<Option<crate::AuditCheckpoint>> {
+        let row = sqlx::query(accounts::LATEST_CHECKPOINT)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(rows::checkpoint).transpose()
+    }
+
     async fn audit_events(&self, q: &AuditQuery) -> Result<Vec<Event>> {
         let rows = sqlx::query(
             "SELECT * FROM audit_events

@@ -147,6 +147,7 @@ suite!(
     chat_messages_edit_delete_page_and_receipts,
     chat_changes_append_their_events,
     chat_events_are_read_by_audience,
+    audit_checkpoints_are_kept_once_per_head,
 );
 
 // ---- fixtures ----
@@ -2592,4 +2593,53 @@ async fn chat_events_are_read_by_audience(db: Db) {
         store.chat_audience(&new_thread(&a, 52, 1, T0).id).await.unwrap(),
         None
     );
+}
+
+async fn audit_checkpoints_are_kept_once_per_head(db: Db) {
+    let store = db.store.as_ref();
+    assert_eq!(
+        store.audit_head().await.unwrap(),
+        tessera_core::audit::Head::EMPTY
+    );
+    assert_eq!(store.latest_audit_checkpoint().await.unwrap(), None);
+    let events: Vec<NewEvent> = (0..3)
+        .map(|n| NewEvent {
+            at: T0.plus_secs(n),
+            actor: "admin".into(),
+            action: "test".into(),
+            subject: format!("s{n}"),
+            outcome: Outcome::Success,
+            details: "{}".into(),
+            isv: None,
+        })
+        .collect();
+    let appended = store.append_audit(events).await.unwrap();
+    let head = store.audit_head().await.unwrap();
+    assert_eq!((head.seq, head.hash), (3, appended[2].hash));
+    let checkpoint = |seq: i64, token: &str| tessera_store::AuditCheckpoint {
+        seq,
+        head: format!("head-{seq}"),
+        token: token.to_owned(),
+        created_at: T0.plus_secs(seq),
+    };
+    store.add_audit_checkpoint(&checkpoint(2, "first")).await.unwrap();
+    store
+        .add_audit_checkpoint(&checkpoint(3, "second"))
+        .await
+        .unwrap();
+    // Another node checkpointing the same head: kept once, the first.
+    store.add_audit_checkpoint(&checkpoint(3, "again")).await.unwrap();
+    assert_eq!(
+        store.latest_audit_checkpoint().await.unwrap(),
+        Some(checkpoint(3, "second"))
+    );
+    assert_eq!(
+        store.audit_checkpoints(0, 10).await.unwrap(),
+        [checkpoint(2, "first"), checkpoint(3, "second")]
+    );
+    assert_eq!(
+        store.audit_checkpoints(2, 10).await.unwrap(),
+        [checkpoint(3, "second")]
+    );
+    assert_eq!(store.audit_checkpoints(0, 1).await.unwrap().len(), 1);
 }

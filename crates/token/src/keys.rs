@@ -292,6 +292,29 @@ impl KeyRing {
         })
     }
 
+    /// A ring that only verifies: the public halves of `stored`, nothing unsealed (for a verifier without the
+    /// master key, as `tessera audit verify`).
+    pub fn public(issuer: &str, stored: &[StoredKey]) -> Result<Self, TokenError> {
+        let mut keys = Vec::with_capacity(stored.len());
+        for k in stored {
+            let (x, y) = xy(&k.public_key)?;
+            let decoding = DecodingKey::from_ec_components(&x, &y).map_err(|_| TokenError::Crypto("jwk"))?;
+            keys.push(LoadedKey {
+                kid: k.kid.clone(),
+                state: k.state,
+                jwk: Jwk::es256(k.kid.clone(), x, y),
+                decoding,
+                signing: None,
+            });
+        }
+        Ok(Self {
+            issuer: issuer.to_owned(),
+            keys,
+            active: None,
+            rng: SystemRandom::new(),
+        })
+    }
+
     /// The issuer (`iss`) this ring signs as and accepts.
     pub fn issuer(&self) -> &str {
         &self.issuer

@@ -14,6 +14,7 @@
 //! | POST | `…/revokeUserTokens` | revoke every user token of the account's identities issued so far, and with them every device session |
 //! | GET | `/admin/accounts?after=&limit=` | list |
 //! | GET | `/admin/audit?actor=&action=&subject=&outcome=&isv=&since=&until=&after=&limit=` | audit events |
+//! | GET | `/admin/audit/checkpoints?after=&limit=` | the signed checkpoints of the audit chain's head, to anchor elsewhere |
 //! | GET | `/admin/keys`, POST `/admin/keys/rotate` | signing keys; rotation |
 
 use crate::auth::{Admin, access_key_aad};
@@ -497,4 +498,32 @@ pub async fn rotate_keys(State(state): State<AppState>, _: Admin) -> Result<Resp
         .record()
         .await?;
     Ok(axum::Json(details).into_response())
+}
+
+/// `GET /admin/audit/checkpoints?after=&limit=`: the signed checkpoints of the audit chain's head, oldest first
+/// (`{"value": [{"seq", "head", "token", "createdAt"}], "nextAfter"}`), to be kept somewhere the database's
+/// owner cannot reach; each `token` verifies with the JWKS.
+pub async fn audit_checkpoints(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiQuery(q): ApiQuery<CheckpointQuery>,
+) -> Result<Response, ApiError> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let checkpoints = state.store.audit_checkpoints(q.after.unwrap_or(0), limit).await?;
+    let next = (checkpoints.len() == limit as usize)
+        .then(|| checkpoints.last().map(|c| c.seq))
+        .flatten();
+    let value: Vec<serde_json::Value> = checkpoints
+        .iter()
+        .map(|c| serde_json::json!({"seq": c.seq, "head": c.head, "token": c.token, "createdAt": c.created_at.to_rfc3339()}))
+        .collect();
+    Ok(axum::Json(serde_json::json!({"value": value, "nextAfter": next})).into_response())
+}
+
+/// Paging of the checkpoints.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointQuery {
+    after: Option<i64>,
+    limit: Option<u32>,
 }
