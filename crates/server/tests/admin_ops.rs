@@ -1213,3 +1213,56 @@ async fn audit_checkpoints_are_signed_and_published() {
         .await
         .error(StatusCode::UNAUTHORIZED, "MissingCredentials");
 }
+
+/// Behind a real nginx: with nginx's address in `trusted_proxies`, failures count against each client's own
+/// address as nginx saw it, whatever `X-Forwarded-For` the client sent itself; without it, against nginx's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_real_reverse_proxy_each_client_is_counted_by_its_own_address() {
+    for trusted in [true, false] {
+        let s = Server::start_with(Options {
+            http: true,
+            file: FileConfig {
+                trusted_proxies: trusted.then(|| vec!["127.0.0.1/32".to_owned()]),
+                ..FileConfig::default()
+            },
+            ..Options::default()
+        })
+        .await;
+        let proxy = tessera_testkit::ReverseProxy::start(s.running.addr);
+        let through = |from: &str| {
+            reqwest::Client::builder()
+                .local_address(from.parse::<std::net::IpAddr>().unwrap())
+                .build()
+                .unwrap()
+        };
+        let attempt = |client: &reqwest::Client, key: String| {
+            let request = client
+                .post(format!("{}/sts/v1.0/issueToken", proxy.url))
+                .header("Ocp-Apim-Subscription-Key", key)
+                // A client's own claim, which the proxy extends with the truth.
+                .header("X-Forwarded-For", "198.51.100.77");
+            async move { request.send().await.unwrap().status() }
+        };
+        let (mallory, alice) = (through("127.0.0.7"), through("127.0.0.8"));
+        for n in 0..20 {
+            assert_eq!(
+                attempt(&mallory, format!("bad-{n}")).await,
+                StatusCode::UNAUTHORIZED
+            );
+        }
+        assert_eq!(
+            attempt(&mallory, "bad-next".into()).await,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        let alices = attempt(&alice, "alice-typo".into()).await;
+        if trusted {
+            assert_eq!(alices, StatusCode::UNAUTHORIZED, "Alice is counted as herself");
+        } else {
+            assert_eq!(
+                alices,
+                StatusCode::TOO_MANY_REQUESTS,
+                "untrusted: everyone is the proxy"
+            );
+        }
+    }
+}

