@@ -459,6 +459,85 @@ pub fn in_window(window: Option<Timestamp>, created_at: Timestamp) -> bool {
     window.is_none_or(|from| created_at >= from)
 }
 
+/// Where a page of an identity's threads continues (`continuationToken`): after the thread `thread` whose latest
+/// activity was `at`, still listing from `since`. Written `<at ms>.<thread's 32 hex>[.<since ms>]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadsCursor {
+    /// The last listed thread's activity.
+    pub at: Timestamp,
+    /// The last listed thread.
+    pub thread: ThreadId,
+    /// The list's start time.
+    pub since: Option<Timestamp>,
+}
+
+impl ThreadsCursor {
+    /// Parses a cursor this service wrote; anything else is `None`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let mut parts = raw.split('.');
+        let at = Timestamp::from_millis(parts.next()?.parse().ok()?);
+        let hex = parts.next()?;
+        let thread = ThreadId::parse(&format!("19:{hex}@thread.v2")).ok()?;
+        let since = parts
+            .next()
+            .map(|s| s.parse().map(Timestamp::from_millis))
+            .transpose()
+            .ok()?;
+        parts.next().is_none().then_some(Self { at, thread, since })
+    }
+
+    /// The cursor as written.
+    pub fn encode(&self) -> String {
+        let hex = &self.thread.as_str()[3..35];
+        match self.since {
+            Some(since) => format!("{}.{hex}.{}", self.at.millis(), since.millis()),
+            None => format!("{}.{hex}", self.at.millis()),
+        }
+    }
+}
+
+/// Where a page of a thread's messages (newest first) continues: below message `before`, still from `since`.
+/// Written `<before>[.<since ms>]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessagesCursor {
+    /// The last listed message's id.
+    pub before: u64,
+    /// The list's start time.
+    pub since: Option<Timestamp>,
+}
+
+impl MessagesCursor {
+    /// Parses a cursor this service wrote; anything else is `None`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let mut parts = raw.split('.');
+        let before = parts.next()?.parse().ok()?;
+        let since = parts
+            .next()
+            .map(|s| s.parse().map(Timestamp::from_millis))
+            .transpose()
+            .ok()?;
+        parts.next().is_none().then_some(Self { before, since })
+    }
+
+    /// The cursor as written.
+    pub fn encode(&self) -> String {
+        match self.since {
+            Some(since) => format!("{}.{}", self.before, since.millis()),
+            None => self.before.to_string(),
+        }
+    }
+}
+
+/// The position in the chat event log a `Last-Event-ID` names: a non-negative decimal (what the stream sent as
+/// `id`), surrounding spaces allowed; anything else is `None`.
+pub fn parse_last_event_id(raw: &str) -> Option<i64> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() || !trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    trimmed.parse().ok()
+}
+
 /// A participant as the event stream sees it: when it was admitted, and its history window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
@@ -510,6 +589,40 @@ mod tests {
         assert!(in_window(None, t1));
         assert!(in_window(Some(t1), t1) && in_window(Some(t1), t2));
         assert!(!in_window(Some(t2), t1));
+    }
+
+    #[test]
+    fn cursors_and_event_ids_round_trip_and_refuse_the_rest() {
+        let thread = ThreadId::new(Uuid::from_u128(0xabc));
+        for since in [None, Some(Timestamp::from_millis(5))] {
+            let cursor = ThreadsCursor {
+                at: Timestamp::from_millis(1_700_000_000_000),
+                thread: thread.clone(),
+                since,
+            };
+            assert_eq!(ThreadsCursor::parse(&cursor.encode()), Some(cursor));
+            let messages = MessagesCursor { before: 42, since };
+            assert_eq!(MessagesCursor::parse(&messages.encode()), Some(messages));
+        }
+        let hex = &thread.as_str()[3..35];
+        for bad in [
+            "",
+            "1",
+            "x.y",
+            &format!("1.{hex}.2.3"),
+            &format!("1.{hex}.x"),
+            &format!("-.{hex}"),
+            "1.abc",
+        ] {
+            assert_eq!(ThreadsCursor::parse(bad), None, "{bad:?}");
+        }
+        for bad in ["", "x", "-1", "1.2.3", "1.", "1.x"] {
+            assert_eq!(MessagesCursor::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_last_event_id(" 17 "), Some(17));
+        for bad in ["", "-1", "+1", "1.5", "x", "99999999999999999999"] {
+            assert_eq!(parse_last_event_id(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -442,21 +442,8 @@ pub async fn list_threads(
     let (after, since) = match &query.continuation_token {
         None => (None, query.since()?),
         Some(token) => {
-            let mut parts = token.split('.');
-            let (Some(at), Some(hex), since) = (parts.next(), parts.next(), parts.next()) else {
-                return Err(PageQuery::bad_continuation());
-            };
-            let at = at.parse().map_err(|_| PageQuery::bad_continuation())?;
-            let id =
-                ThreadId::parse(&format!("19:{hex}@thread.v2")).map_err(|_| PageQuery::bad_continuation())?;
-            let since = since
-                .map(|s| {
-                    s.parse()
-                        .map(Timestamp::from_millis)
-                        .map_err(|_| PageQuery::bad_continuation())
-                })
-                .transpose()?;
-            (Some((Timestamp::from_millis(at), id)), since)
+            let cursor = chat::ThreadsCursor::parse(token).ok_or_else(PageQuery::bad_continuation)?;
+            (Some((cursor.at, cursor.thread)), cursor.since)
         }
     };
     let threads = state
@@ -475,12 +462,12 @@ pub async fn list_threads(
         .collect();
     let mut answer = json!({"value": value});
     if let Some(last) = threads.last().filter(|_| threads.len() == size as usize) {
-        let activity = last.last_message_at.unwrap_or(last.created_at).millis();
-        let hex = &last.id.as_str()[3..35];
-        let mut token = format!("{activity}.{hex}");
-        if let Some(since) = since {
-            token.push_str(&format!(".{}", since.millis()));
+        let token = chat::ThreadsCursor {
+            at: last.last_message_at.unwrap_or(last.created_at),
+            thread: last.id.clone(),
+            since,
         }
+        .encode();
         answer["nextLink"] = caller.next_link("/chat/threads", &token, size).into();
     }
     Ok(Json(answer).into_response())
@@ -773,20 +760,8 @@ pub async fn list_messages(
     let (before, since) = match &query.continuation_token {
         None => (None, query.since()?),
         Some(token) => {
-            let mut parts = token.split('.');
-            let before = parts
-                .next()
-                .and_then(|b| b.parse().ok())
-                .ok_or_else(PageQuery::bad_continuation)?;
-            let since = parts
-                .next()
-                .map(|s| {
-                    s.parse()
-                        .map(Timestamp::from_millis)
-                        .map_err(|_| PageQuery::bad_continuation())
-                })
-                .transpose()?;
-            (Some(before), since)
+            let cursor = chat::MessagesCursor::parse(token).ok_or_else(PageQuery::bad_continuation)?;
+            (Some(cursor.before), cursor.since)
         }
     };
     // A participant added with a history start reads nothing older.
@@ -797,10 +772,11 @@ pub async fn list_messages(
     let messages = state.store.messages(&thread.id, before, since, size).await?;
     let mut answer = json!({"value": messages.iter().map(message_view).collect::<Vec<_>>()});
     if let Some(last) = messages.last().filter(|_| messages.len() == size as usize) {
-        let mut token = last.id.to_string();
-        if let Some(since) = since {
-            token.push_str(&format!(".{}", since.millis()));
+        let token = chat::MessagesCursor {
+            before: last.id,
+            since,
         }
+        .encode();
         answer["nextLink"] = caller
             .next_link(
                 &format!("/chat/threads/{}/messages", encode(thread.id.as_str())),

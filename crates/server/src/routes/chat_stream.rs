@@ -108,8 +108,7 @@ pub async fn events(
             value
                 .to_str()
                 .ok()
-                .and_then(|v| v.trim().parse::<i64>().ok())
-                .filter(|seq| *seq >= 0)
+                .and_then(chat::parse_last_event_id)
                 .ok_or_else(|| {
                     ApiError::bad_request(
                         "InvalidLastEventId",
