@@ -27,7 +27,10 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(canonical.parse::<ResourceId>().as_ref(), Ok(&id));
     let json = serde_json::to_string(&id).expect("serialise");
     assert_eq!(json, serde_json::to_string(canonical).expect("serialise"));
-    assert_eq!(serde_json::from_str::<ResourceId>(&json).expect("deserialise"), id);
+    assert_eq!(
+        serde_json::from_str::<ResourceId>(&json).expect("deserialise"),
+        id
+    );
 
     // The canonical form is the input's segments, ARM's casing for the fixed ones, lowercase for the rest.
     let input: Vec<&str> = raw.split('/').collect();
@@ -54,7 +57,13 @@ fuzz_target!(|data: &[u8]| {
     let upper: Vec<String> = input
         .iter()
         .enumerate()
-        .map(|(i, s)| if i == 2 { (*s).to_owned() } else { s.to_ascii_uppercase() })
+        .map(|(i, s)| {
+            if i == 2 {
+                (*s).to_owned()
+            } else {
+                s.to_ascii_uppercase()
+            }
+        })
         .collect();
     let upper = ResourceId::parse(&upper.join("/")).expect("ARM ids are case-insensitive");
     assert_eq!(upper, id);

@@ -35,12 +35,12 @@ const ACTIVE_KID: &str = "fuzz-active-key";
 const PENDING_KID: &str = "fuzz-pending-key";
 /// The group order n of P-256 and ⌊n/2⌋, big-endian: Tessera signs and accepts `s ≤ n/2` only.
 const ORDER: [u8; 32] = [
-    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6,
-    0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc,
+    0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
 ];
 const HALF_ORDER: [u8; 32] = [
-    0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xde, 0x73,
-    0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
+    0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xde,
+    0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,7 +92,8 @@ fn fixed_key(master: &MasterKey, seed: u8, kid: &str, state: KeyState) -> (Ecdsa
     let mut scalar = [seed; 32];
     scalar[0] = 0x11;
     let public = agreement::PrivateKey::from_private_key(&agreement::ECDH_P256, &scalar)
-        .and_then(|k| k.compute_public_key())
+        .expect("private key")
+        .compute_public_key()
         .expect("public key");
     let pair = EcdsaKeyPair::from_private_key_and_public_key(
         &ECDSA_P256_SHA256_FIXED_SIGNING,
@@ -183,7 +184,10 @@ fn verify_all(token: &str) -> Option<Kind> {
             Kind::User => check::<UserClaims>(token),
         };
         if ok {
-            assert!(accepted.is_none(), "one token verified as {accepted:?} and {kind:?}: {token}");
+            assert!(
+                accepted.is_none(),
+                "one token verified as {accepted:?} and {kind:?}: {token}"
+            );
             accepted = Some(kind);
         }
     }
@@ -214,14 +218,23 @@ fn check<C: TokenType + PartialEq + std::fmt::Debug>(token: &str) -> bool {
     assert_eq!(header["alg"], "ES256", "{token}");
     assert_eq!(header["kid"], ACTIVE_KID, "{token}");
     assert!(
-        header["typ"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(C::TYP)),
+        header["typ"]
+            .as_str()
+            .is_some_and(|t| t.eq_ignore_ascii_case(C::TYP)),
         "{token}"
     );
-    assert!(header.get("crit").is_none_or(serde_json::Value::is_null), "{token}");
+    assert!(
+        header.get("crit").is_none_or(serde_json::Value::is_null),
+        "{token}"
+    );
     assert_eq!(payload["iss"], ISS, "{token}");
     assert_eq!(payload["aud"], C::AUDIENCE, "{token}");
     let again = ring.sign(&claims).expect("accepted claims re-sign");
-    assert_eq!(ring.verify::<C>(&again, NOW).as_ref(), Ok(&claims), "{token} → {again}");
+    assert_eq!(
+        ring.verify::<C>(&again, NOW).as_ref(),
+        Ok(&claims),
+        "{token} → {again}"
+    );
     true
 }
 
@@ -236,7 +249,11 @@ fn segments(token: &str) -> Option<(serde_json::Value, serde_json::Value)> {
 
 /// `header.payload.signature` over the given JSON, signed with the active key, low-s as Tessera signs.
 fn signed(header: &[u8], payload: &[u8]) -> String {
-    let mut token = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(payload));
+    let mut token = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(payload)
+    );
     let signature = FIXTURE
         .signer
         .sign(&SystemRandom::new(), token.as_bytes())
@@ -317,7 +334,11 @@ fuzz_target!(|data: &[u8]| {
             let original = &fixture.tokens[kind as usize];
             let mut token = original.clone().into_bytes();
             let mut u = Unstructured::new(rest);
-            while let Ok(edit) = Edit::arbitrary(&mut u) {
+            // An exhausted `Unstructured` still yields edits: stop with the data.
+            while !u.is_empty() {
+                let Ok(edit) = Edit::arbitrary(&mut u) else {
+                    break;
+                };
                 apply(&mut token, &edit);
             }
             let token = String::from_utf8_lossy(&token);

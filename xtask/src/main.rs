@@ -1,9 +1,11 @@
 //! `cargo xtask test`: every test of the workspace (every feature on), with a closing line that counts them.
 //! `cargo xtask bench`: throughput and latency of the service over HTTP against same-run baselines.
+//! `cargo xtask fuzz`: the cargo-fuzz targets of `fuzz/`, one after another, for a set time each.
 
 mod bench;
 mod bench_chat;
 mod bench_identity;
+mod fuzz;
 
 /// The load generator shares the machine with the server: keep its allocations cheap.
 #[global_allocator]
@@ -18,9 +20,11 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask test [cargo test args…] | cargo xtask bench [--seconds N] [--chat-only]"
+                "usage: cargo xtask test [cargo test args…] | cargo xtask bench [--seconds N] [--chat-only] | \
+                 cargo xtask fuzz [--seconds N] [target…]"
             );
             std::process::exit(2);
         }

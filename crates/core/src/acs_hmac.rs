@@ -111,7 +111,7 @@ pub fn sign(key: &[u8], method: &str, path_and_query: &str, date: &str, host: &s
 
 /// Whether the request carries ACS HMAC authentication at all.
 pub fn is_hmac(authorization: Option<&str>) -> bool {
-    authorization.is_some_and(|a| a.len() > 12 && a[..12].eq_ignore_ascii_case("HMAC-SHA256 "))
+    authorization.is_some_and(|a| a.len() > 12 && a.as_bytes()[..12].eq_ignore_ascii_case(b"HMAC-SHA256 "))
 }
 
 /// Checks the request against each of `keys` (an account's access keys); `Ok(index)` of the key that signed it.
@@ -226,6 +226,14 @@ fn with_decoded_path(path_and_query: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `acs_hmac` fuzzer: a multi-byte character across byte 12 panicked (not a char boundary).
+    #[test]
+    fn regression_is_hmac_takes_any_text() {
+        assert!(!is_hmac(Some("HMAC-SHA256\u{e9} x")));
+        assert!(!is_hmac(Some("\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}")));
+        assert!(is_hmac(Some("hmac-sha256 SignedHeaders=x")));
+    }
 
     const KEY_B64: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
     const DATE: &str = "Mon, 01 Jan 2024 00:00:00 GMT";

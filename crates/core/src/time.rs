@@ -46,8 +46,14 @@ impl Timestamp {
         )
     }
     /// Parses an RFC 3339 timestamp.
+    /// Only times that [`Timestamp::to_rfc3339`] writes back (years 0000 to 9999 in UTC) are accepted: an offset
+    /// that moves a time outside them is refused.
     pub fn parse_rfc3339(s: &str) -> Option<Self> {
         let dt = ::time::OffsetDateTime::parse(s, &::time::format_description::well_known::Rfc3339).ok()?;
+        let utc = dt.checked_to_offset(::time::UtcOffset::UTC)?;
+        if !(0..=9999).contains(&utc.year()) {
+            return None;
+        }
         i64::try_from(dt.unix_timestamp_nanos() / 1_000_000)
             .ok()
             .map(Self)
@@ -63,6 +69,17 @@ impl fmt::Display for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `domain_parsers` fuzzer: an offset moved a time out of the years `to_rfc3339` writes.
+    #[test]
+    fn regression_times_outside_the_written_years_are_refused() {
+        assert_eq!(Timestamp::parse_rfc3339("0000-01-01T00:00:00+23:59"), None);
+        assert_eq!(Timestamp::parse_rfc3339("9999-12-31T23:59:59-23:59"), None);
+        let edge = Timestamp::parse_rfc3339("9999-12-31T23:59:59Z").unwrap();
+        assert_eq!(Timestamp::parse_rfc3339(&edge.to_rfc3339()), Some(edge));
+        let first = Timestamp::parse_rfc3339("0000-01-01T00:00:00Z").unwrap();
+        assert_eq!(Timestamp::parse_rfc3339(&first.to_rfc3339()), Some(first));
+    }
 
     #[test]
     fn rfc3339_round_trip_with_millis() {

@@ -130,7 +130,7 @@ pub(crate) fn verify<'k, C: TokenType>(
         return Err(TokenError::InvalidClaims);
     }
     let now = now.secs();
-    if now < claims.nbf() - NBF_LEEWAY_SECS {
+    if now < claims.nbf().saturating_sub(NBF_LEEWAY_SECS) {
         return Err(TokenError::NotYetValid);
     }
     if now >= claims.exp() {

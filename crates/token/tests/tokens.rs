@@ -275,3 +275,23 @@ fn rotation_promotes_the_published_key_and_old_tokens_still_verify() {
         1
     );
 }
+
+/// Found by the `jwt_verify` fuzzer: a signed token with `nbf` at `i64::MIN` overflowed the leeway subtraction
+/// (a panic in debug builds). It is judged, not crashed on.
+#[test]
+fn regression_an_extreme_nbf_is_judged_without_overflow() {
+    let (_, _, ring) = ring();
+    let sts = StsClaims {
+        iss: ISS.into(),
+        aud: StsClaims::AUDIENCE.into(),
+        sub: rid("client1"),
+        iat: 0,
+        nbf: i64::MIN,
+        exp: NOW.secs() + 600,
+        jti: "j".into(),
+        kslot: KeySlot::Key1,
+        kgen: 1,
+    };
+    let token = ring.sign(&sts).unwrap();
+    assert_eq!(ring.verify::<StsClaims>(&token, NOW), Ok(sts));
+}
