@@ -348,7 +348,7 @@ impl Config {
         });
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         let label = name.strip_suffix(suffix)?.strip_suffix('.')?;
-        Some(uuid::Uuid::try_parse(label).ok().filter(|_| !label.contains('.')))
+        Some(uuid::Uuid::try_parse(label).ok())
     }
 
     /// Merges file and overrides, applies defaults, and validates.

@@ -46,15 +46,23 @@ struct Folded {
 
 /// A per-key count of events in a sliding minute.
 #[derive(Debug, Default)]
-struct PerMinute(Mutex<HashMap<String, Window>>);
+struct PerMinute {
+    windows: Mutex<HashMap<String, Window>>,
+    sweeps: crate::ratelimit::SweepGate,
+}
 
 impl PerMinute {
     /// Counts one event of `key`; `Err(seconds to wait)` if it is past `limit` this minute.
     fn count(&self, key: &str, limit: u32) -> Result<(), u64> {
         let now = Instant::now();
-        let mut windows = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if windows.len() >= TRACKED_MAX && !windows.contains_key(key) {
-            windows.retain(|_, w| now.duration_since(w.since) < MINUTE);
+            if self.sweeps.due(now) {
+                windows.retain(|_, w| now.duration_since(w.since) < MINUTE);
+            }
             if windows.len() >= TRACKED_MAX {
                 return Ok(());
             }

@@ -17,7 +17,8 @@
 //!
 //! The counters are per node on purpose: they protect this node's CPU and the store from a burst of guesses, and
 //! a guesser spread over N nodes still meets N×limit failures per window, far below what a 256-bit key needs.
-//! Memory is bounded: past [`TRACKED_MAX`] entries expired windows are swept, and if none expired, new
+//! Memory is bounded: past [`TRACKED_MAX`] entries expired windows are swept (at most once a second, so that a full
+//! table does not make every request scan it), and if none expired, new
 //! credentials go untracked (addresses still are) until some do.
 
 use std::collections::HashMap;
@@ -27,6 +28,22 @@ use std::time::{Duration, Instant};
 
 /// Most subjects tracked at once.
 const TRACKED_MAX: usize = 65_536;
+
+/// When a full table was last swept: [`SweepGate::due`] allows one sweep a second.
+#[derive(Debug, Default)]
+pub(crate) struct SweepGate(Mutex<Option<Instant>>);
+
+impl SweepGate {
+    /// Whether a sweep may run at `now` (and marks it run).
+    pub(crate) fn due(&self, now: Instant) -> bool {
+        let mut last = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|at| now.duration_since(at) < Duration::from_secs(1)) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+}
 
 /// What failures are counted against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,6 +80,7 @@ pub struct AuthFailures {
     limit: u32,
     window: Duration,
     tallies: Mutex<HashMap<Subject, Tally>>,
+    sweeps: SweepGate,
 }
 
 /// One authentication attempt, reserved before it is verified. Dropping it without [`Attempt::failed`] counts
@@ -84,6 +102,7 @@ impl AuthFailures {
             limit,
             window,
             tallies: Mutex::new(HashMap::new()),
+            sweeps: SweepGate::default(),
         }
     }
 
@@ -92,7 +111,7 @@ impl AuthFailures {
     pub fn reserve(&self, ip: IpAddr, credential: Option<[u8; 32]>) -> Result<Attempt<'_>, u64> {
         let now = Instant::now();
         let mut tallies = self.tallies.lock().unwrap_or_else(|e| e.into_inner());
-        if tallies.len() >= TRACKED_MAX {
+        if tallies.len() >= TRACKED_MAX && self.sweeps.due(now) {
             let window = self.window;
             tallies.retain(|_, t| t.in_flight > 0 || now.duration_since(t.since) < window);
         }
@@ -251,6 +270,15 @@ mod tests {
         assert_eq!(f.reserve(ip("10.0.0.9"), Some(A)).unwrap().failed(), None);
         let burst: Vec<_> = (0..300).map(|_| f.reserve(ip("10.0.0.9"), Some(A))).collect();
         assert_eq!(burst.iter().filter(|r| r.is_ok()).count(), 19);
+    }
+
+    #[test]
+    fn a_full_table_is_swept_at_most_once_a_second() {
+        let gate = SweepGate::default();
+        let now = Instant::now();
+        assert!(gate.due(now));
+        assert!(!gate.due(now + Duration::from_millis(999)));
+        assert!(gate.due(now + Duration::from_secs(1)));
     }
 
     #[test]
