@@ -13,7 +13,8 @@
 //! - Communication identities ([`crate::bench_identity`]): identity creation and user token issuance (ACS HMAC
 //!   signed, audited), the live user token check, and identity lookups at 10 thousand and 1 million identities;
 //! - chat ([`crate::bench_chat`]): messages sent/s and fan-out latency to 1, 100 and 1,000 subscribers of a
-//!   thread (`--chat-only` runs these alone, with their HTTP floor).
+//!   thread, and sends with and without their audit (`audit_chat_sends`) (`--chat-only` runs these alone, with
+//!   their HTTP floor).
 //!
 //! All run in one process against one server, so the ratios between them hold on a noisy shared machine even
 //! when the absolute figures do not.
@@ -47,9 +48,20 @@ pub struct Service {
 impl Service {
     /// Starts the server (it is stopped when the answer is dropped) and waits until it is ready.
     pub async fn start(&self, client: &reqwest::Client) -> Result<Server> {
+        self.start_configured(client, None).await
+    }
+
+    /// [`Self::start`] with the TOML configuration `config`, when given.
+    pub async fn start_configured(&self, client: &reqwest::Client, config: Option<&str>) -> Result<Server> {
         let log = std::fs::File::create(self.log_path())?;
-        let child = Command::new(&self.binary)
-            .args(["serve", "--http", "--bench-routes", "--listen", &self.host()])
+        let mut command = Command::new(&self.binary);
+        command.args(["serve", "--http", "--bench-routes", "--listen", &self.host()]);
+        if let Some(config) = config {
+            let path = self.data_dir.join("bench-config.toml");
+            std::fs::write(&path, config)?;
+            command.arg("--config").arg(path);
+        }
+        let child = command
             .arg("--data-dir")
             .arg(&self.data_dir)
             .env("TESSERA_ADMIN_KEY", ADMIN_KEY)
@@ -167,7 +179,7 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     let duration = Duration::from_secs(seconds);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let (points, chat, levels) = runtime.block_on(async {
+    let (points, chat, audited, levels) = runtime.block_on(async {
         let client = client()?;
         let server = service.start(&client).await?;
         let base = service.base();
@@ -183,13 +195,15 @@ pub fn run(args: &[String]) -> Result<()> {
             )
             .await;
             let chat = bench_chat::levels(&comm, &base, &client, duration).await?;
-            return anyhow::Ok((vec![floor], chat, Vec::new()));
+            let (_, audited) = bench_chat::audited_sends(&service, server, &comm, duration).await?;
+            return anyhow::Ok((vec![floor], chat, audited, Vec::new()));
         }
         let (points, comm) = measure(&service, &client, duration).await?;
         // Before the lookups, which replace the identities.
         let chat = bench_chat::levels(&comm, &base, &client, duration).await?;
+        let (server, audited) = bench_chat::audited_sends(&service, server, &comm, duration).await?;
         let levels = bench_identity::lookups(&service, server, &comm, duration).await?;
-        anyhow::Ok((points, chat, levels))
+        anyhow::Ok((points, chat, audited, levels))
     })?;
     report(&points, &levels, seconds);
     let floor = points
@@ -197,6 +211,7 @@ pub fn run(args: &[String]) -> Result<()> {
         .find(|p| p.name.starts_with("noop") && p.concurrency == bench_chat::SENDERS)
         .map(|p| p.per_sec);
     bench_chat::report(&chat, floor);
+    bench_chat::report_audited(&audited);
     Ok(())
 }
 

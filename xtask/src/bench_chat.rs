@@ -9,12 +9,15 @@
 //!   of the message and its event, the tail's poll of the event log, the fan-out, the SSE write);
 //! - `flat out`: 16 senders as fast as the server answers: messages/s, and fan-out latency under that load.
 //!
+//! Then [`audited_sends`]: what auditing each send (`audit_chat_sends`) costs, sends to a thread of the sender alone
+//! on the same database, plain, audited and plain again.
+//!
 //! Both count deliveries against messages × subscribers (waiting up to [`GRACE`] after the last send for those
 //! still on their way), so a lost or lagged event shows. The load generator
 //! runs on the same machine and parses every event it receives, so at 1,000 subscribers it competes with the
 //! server for the CPU: the figures are the pair's, as a device fleet on loopback would see them.
 
-use crate::bench::{Point, run_point};
+use crate::bench::{self, Point, Server, Service, run_point};
 use crate::bench_identity::Comm;
 use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
@@ -284,6 +287,72 @@ fn stamped(event: &str) -> Option<(char, u64)> {
     let phase = rest.chars().next()?;
     let digits = &rest[1..rest[1..].find("@@")? + 1];
     Some((phase, digits.parse().ok()?))
+}
+
+/// The audited-sends points' names, in the order measured.
+const AUDITED: [&str; 3] = [
+    "chat send, not audited",
+    "chat send, audited",
+    "chat send, not audited (again)",
+];
+
+/// [`SENDERS`] senders flat out to a thread of the sender alone (no fan-out): on the running server, on the same
+/// database restarted with `audit_chat_sends = true`, and restarted plain again, so the audited point sits between
+/// two baselines. Answers the last (plain) server and the three points.
+pub async fn audited_sends(
+    service: &Service,
+    server: Server,
+    comm: &Comm,
+    duration: Duration,
+) -> Result<(Server, Vec<Point>)> {
+    let mut client = bench::client()?;
+    let sender = comm.user(&client).await?;
+    let thread = create_thread(&client, &service.base(), &sender.1, &[]).await?;
+    let url = format!(
+        "{}/chat/threads/{}/messages?{API}",
+        service.base(),
+        thread.replace(':', "%3A")
+    );
+    let mut server = Some(server);
+    let mut points = Vec::new();
+    for (n, name) in AUDITED.into_iter().enumerate() {
+        if n > 0 {
+            // The server holds the database's lock while it runs; the old connections die with it.
+            drop(server.take());
+            client = bench::client()?;
+            let config = (n == 1).then_some("audit_chat_sends = true\n");
+            server = Some(service.start_configured(&client, config).await?);
+        }
+        let (url, token) = (url.clone(), sender.1.clone());
+        points.push(
+            run_point(name, SENDERS, duration, &client, move |c| {
+                c.post(&url)
+                    .bearer_auth(&token)
+                    .json(&serde_json::json!({"content": "audited?"}))
+            })
+            .await,
+        );
+    }
+    Ok((server.context("the server")?, points))
+}
+
+/// Prints the audited-sends points and the audited one against the mean of its two baselines.
+pub fn report_audited(points: &[Point]) {
+    println!("\nChat sends with and without their audit ({SENDERS} senders, no subscriber)\n");
+    for p in points {
+        println!(
+            "{:<32} {:>9.0} msg/s  p50 {:>6.1}ms  p99 {:>6.1}ms  errors {}",
+            p.name, p.per_sec, p.p50_ms, p.p99_ms, p.errors
+        );
+    }
+    if let [before, audited, after] = points {
+        let baseline = f64::midpoint(before.per_sec, after.per_sec);
+        println!(
+            "\naudited sends/s = {:.3} x unaudited (the mean of the runs before and after); p50 {:.2} x",
+            audited.per_sec / baseline,
+            audited.p50_ms / f64::midpoint(before.p50_ms, after.p50_ms)
+        );
+    }
 }
 
 /// Prints the levels, against the HTTP floor of the same run at the flat-out senders' concurrency.

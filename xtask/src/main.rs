@@ -24,7 +24,7 @@ fn main() -> Result<()> {
         _ => {
             eprintln!(
                 "usage: cargo xtask test [cargo test args…] | cargo xtask bench [--seconds N] [--chat-only] | \
-                 cargo xtask fuzz [--seconds N] [target…]"
+                 cargo xtask fuzz [--seconds N] [--runs R] [target…]"
             );
             std::process::exit(2);
         }

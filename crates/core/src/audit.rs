@@ -49,6 +49,8 @@ pub mod action {
     pub const CHAT_MESSAGE_EDIT: &str = "chat.message.edit";
     /// Chat: a message deleted (details: its id).
     pub const CHAT_MESSAGE_DELETE: &str = "chat.message.delete";
+    /// Chat: a message sent, when `audit_chat_sends` is on (details: its id; not its content).
+    pub const CHAT_MESSAGE_SEND: &str = "chat.message.send";
     /// Admin: signing keys rotated.
     pub const KEYS_ROTATE: &str = "admin.keys.rotate";
     /// Admin: a request with the admin key was refused.

@@ -141,6 +141,8 @@ pub struct FileConfig {
     pub max_typing_per_minute: Option<u32>,
     /// `GET /chat/events` streams one identity may hold open at once on a node.
     pub max_event_streams_per_identity: Option<usize>,
+    /// Whether each chat message sent is audited too (its id, not its content); off by default.
+    pub audit_chat_sends: Option<bool>,
     /// `GET /chat/events` resumes (`Last-Event-ID`) one identity may make per minute on a node.
     pub max_event_replays_per_minute: Option<u32>,
     /// The face engine.
@@ -294,6 +296,8 @@ pub struct Config {
     pub max_event_streams_per_identity: usize,
     /// Event stream resumes per identity per minute.
     pub max_event_replays_per_minute: u32,
+    /// Whether chat message sends are audited.
+    pub audit_chat_sends: bool,
     /// Benchmark routes.
     pub bench_routes: bool,
     /// The face engine.
@@ -499,6 +503,7 @@ impl Config {
             max_typing_per_minute: file.max_typing_per_minute.unwrap_or(60).max(1),
             max_event_streams_per_identity: file.max_event_streams_per_identity.unwrap_or(10).max(1),
             max_event_replays_per_minute: file.max_event_replays_per_minute.unwrap_or(30).max(1),
+            audit_chat_sends: file.audit_chat_sends.unwrap_or(false),
             bench_routes: o.bench_routes,
             face,
         })

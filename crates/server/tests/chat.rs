@@ -870,6 +870,79 @@ async fn chat_changes_are_audited_on_postgres() {
     chat_changes_are_audited(Backend::Postgres).await;
 }
 
+/// With `audit_chat_sends`, each message sent (to a thread or directly) is audited under its sender, by id and never
+/// by content; without it (the default, `chat_changes_are_audited`), no send is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_are_audited_when_configured() {
+    let c = Chat::on(
+        Server::start_with(Options {
+            file: FileConfig {
+                audit_chat_sends: Some(true),
+                ..FileConfig::default()
+            },
+            ..Options::default()
+        })
+        .await,
+    )
+    .await;
+    let bob = c.user("bob@contoso.com", &["chat"]).await;
+    let sue = c.user("sue@contoso.com", &["chat"]).await;
+    let created = c
+        .call(
+            &bob,
+            Method::POST,
+            "/chat/threads",
+            Some(json!({"topic": "Audited", "participants": [participant(&sue, "Sue")]})),
+        )
+        .await
+        .ok(StatusCode::CREATED)
+        .json();
+    let thread = created["chatThread"]["id"].as_str().unwrap().to_owned();
+    let sent = c
+        .call(
+            &sue,
+            Method::POST,
+            &format!("{}/messages", thread_path(&thread)),
+            Some(json!({"content": "the password is hunter2"})),
+        )
+        .await
+        .ok(StatusCode::CREATED)
+        .json();
+    let direct =
+        c.s.send(
+            c.s.request(Method::POST, "/chat/direct")
+                .bearer_auth(&bob.token)
+                .json(&json!({"to": "sue@contoso.com", "content": "hunter3"})),
+        )
+        .await
+        .ok(StatusCode::CREATED)
+        .json();
+    let sends = c.s.audit(&[("action", "chat.message.send")]).await;
+    let seen: Vec<(String, String, Value)> = sends
+        .iter()
+        .map(|e| {
+            (
+                e.subject.clone(),
+                e.actor.clone(),
+                common::details(e)["messageId"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (thread, format!("identity:{}", sue.id), sent["id"].clone()),
+            (
+                direct["chatThreadId"].as_str().unwrap().to_owned(),
+                format!("identity:{}", bob.id),
+                direct["id"].clone()
+            ),
+        ]
+    );
+    assert!(sends.iter().all(|e| !e.details.contains("hunter")));
+    c.s.verify_audit_chain(100).await;
+}
+
 /// Typing notifications are limited per identity (each is a row of the event log): past
 /// `max_typing_per_minute`, 429 with `Retry-After`; another identity is not affected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -606,17 +606,25 @@ impl SendBody {
     }
 }
 
-/// Posts a participant's message.
+/// Posts a participant's message; audited when `audit_chat_sends` is on.
 async fn post_message(
     state: &AppState,
+    caller: &Chat,
     thread: &ThreadId,
     message: &NewMessage,
 ) -> Result<Message, ApiError> {
-    state
+    let posted = state
         .store
         .post(thread, &ThreadChange::None, message, state.clock.now())
         .await
-        .map_err(gone_as_not_found)
+        .map_err(gone_as_not_found)?;
+    if state.config.audit_chat_sends {
+        let details = json!({"messageId": posted.id.to_string()});
+        caller
+            .audit(state, action::CHAT_MESSAGE_SEND, thread, details)
+            .await?;
+    }
+    Ok(posted)
 }
 
 /// `POST /chat/threads/{id}/messages`: 201 `{"id"}`.
@@ -627,7 +635,8 @@ pub async fn send_message(
     ApiJson(body): ApiJson<SendBody>,
 ) -> Result<Response, ApiError> {
     let thread = caller.thread(&state, &raw, ChatAction::WriteMessage).await?;
-    let posted = post_message(&state, &thread.id, &body.into_message(caller.me())?).await?;
+    let message = body.into_message(caller.me())?;
+    let posted = post_message(&state, &caller, &thread.id, &message).await?;
     Ok((StatusCode::CREATED, Json(json!({"id": posted.id.to_string()}))).into_response())
 }
 
@@ -682,7 +691,7 @@ pub async fn direct_message(
         ChatAction::WriteMessage,
         participant.is_some(),
     )?;
-    let posted = post_message(&state, &thread.id, &message).await?;
+    let posted = post_message(&state, &caller, &thread.id, &message).await?;
     let answer = json!({"chatThreadId": thread.id.as_str(), "id": posted.id.to_string()});
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
