@@ -1,7 +1,7 @@
 """Fixtures of the ACS conformance suite: the official Python SDKs (azure-communication-identity 1.5.0 and
 azure-communication-chat 1.3.0, unmodified) against a running Tessera.
 
-The Rust harness (crates/server/tests/acs_conformance.rs) starts the server, creates two Communication accounts and
+The Rust harness (crates/server/tests/api/acs_conformance.rs) starts the server, creates two Communication accounts and
 sets:
 
 * ``TESSERA_ENDPOINT``: ``https://127.0.0.1:PORT``;

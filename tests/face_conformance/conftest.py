@@ -1,7 +1,7 @@
 """Fixtures of the Face v1.0 conformance suite: the official Python SDK (azure-cognitiveservices-vision-face 0.6.1,
 msrest-based, unmodified) against a running Tessera with its face engine loaded.
 
-The Rust harness (crates/server/tests/face_conformance.rs) starts the server, creates the accounts, issues the
+The Rust harness (crates/server/tests/api/face_conformance.rs) starts the server, creates the accounts, issues the
 client one limited access token and then moves the server's clock two days on (so that token is expired), and sets:
 
 * ``TESSERA_ENDPOINT``: ``https://127.0.0.1:PORT``;

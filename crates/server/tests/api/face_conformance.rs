@@ -10,7 +10,7 @@
 //! endpoint, keys, resource ids, the expired token and the photographs' directory in the environment. pytest's
 //! output is printed line by line, and the test fails when pytest does.
 
-mod common;
+use crate::common;
 
 use common::{ADMIN_KEY, Options, Server, communication_id, face_id};
 use std::time::Duration;

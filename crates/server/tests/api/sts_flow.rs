@@ -2,7 +2,7 @@
 //! and every way it is refused, STS bearer tokens, the gate and every invariant it enforces, the ISV's audit view,
 //! key rotation, and the audit chain behind all of it.
 
-mod common;
+use crate::common;
 
 use common::{Acct, Backend, Resp, Server, communication_id, details, face_id, jwt_claims, jwt_header};
 use reqwest::{Method, StatusCode};

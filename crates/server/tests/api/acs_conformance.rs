@@ -5,7 +5,7 @@
 //! `python -m pytest -q tests/conformance` (crates/testkit `run_pytest`) with the accounts' connection strings in
 //! the environment, prints pytest's output line by line, and fails when pytest does.
 
-mod common;
+use crate::common;
 
 use common::{Options, Server, communication_id};
 use reqwest::{Method, StatusCode};

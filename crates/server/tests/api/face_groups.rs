@@ -1,7 +1,7 @@
 //! Face API v1.0 large person groups and persons over HTTPS, on SQLite and PostgreSQL: the SDK's strict status
 //! codes and bodies, Azure's error codes, and isolation between accounts.
 
-mod common;
+use crate::common;
 
 use common::{Acct, Backend, Resp, Server, face_id};
 use reqwest::{Method, StatusCode};

@@ -1,7 +1,7 @@
 //! Communication identities and user access tokens over HTTPS, on SQLite and PostgreSQL: the ACS wire (HMAC
 //! signed as the SDKs sign), Tessera's `/v1` additions, live token checks, device refresh, `act`, and the audit.
 
-mod common;
+use crate::common;
 
 use common::{Acct, Backend, Resp, Server, Signing, jwt_claims, jwt_header, segment};
 use reqwest::{Method, StatusCode};

@@ -2,7 +2,7 @@
 //! account management, paging, health, metrics, the JSON fallbacks, plain HTTP mode, and secrets that must never
 //! come back out (invariant 5).
 
-mod common;
+use crate::common;
 
 use common::{
     ADMIN_KEY, Acct, Backend, Options, Resp, Server, communication_id, face_id, jwt_claims, jwt_header,

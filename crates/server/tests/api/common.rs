@@ -1,6 +1,5 @@
 //! Shared helpers of the HTTP-level suites: a real server per test (HTTPS on loopback, SQLite or PostgreSQL), an
 //! HTTP client that trusts its generated CA, admin helpers, the STS calls, the gate check, and the audit log.
-#![allow(dead_code)]
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -26,8 +25,8 @@ pub enum Backend {
     Postgres,
 }
 
-/// Generates `<scenario>::sqlite` and `<scenario>::postgres` tests, each calling `scenario(Backend)`.
-#[macro_export]
+/// Generates `<scenario>::sqlite` and `<scenario>::postgres` tests, each calling `scenario(Backend)`; in scope in
+/// every module declared after `common` (`#[macro_use]` in `main.rs`).
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
         $(

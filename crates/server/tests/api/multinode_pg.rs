@@ -2,7 +2,7 @@
 //! the other, a cut-off or a key rotation made through one node holds on the other at once, and every node
 //! appends to the one audit chain; user token revocations and refresh sessions hold across nodes.
 
-mod common;
+use crate::common;
 
 use common::{Backend, Options, Server, face_id, jwt_claims, jwt_header};
 use reqwest::{Method, StatusCode};

@@ -2,7 +2,7 @@
 //! paging by `nextLink`, read receipts and typing, and every refusal the token's scopes and participation call
 //! for. Tokens come from the trusted service through the Rust SDK.
 
-mod common;
+use crate::common;
 
 use common::{Backend, Options, Resp, Server};
 use reqwest::{Method, StatusCode};

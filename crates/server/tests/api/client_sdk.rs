@@ -3,7 +3,7 @@
 //! once the trusted service revokes the identity, the seed's Bob-and-Sue chat through `ChatClient`, a device's
 //! event stream across a token expiry and a revocation, and the `bob_and_sue` example run against the server.
 
-mod common;
+use crate::common;
 
 use common::{Backend, Server, face_id};
 use reqwest::StatusCode;

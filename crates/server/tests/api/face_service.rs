@@ -3,7 +3,7 @@
 //! freezing the searched faces and removals taking effect at once; isolation between accounts; image refusals; and
 //! the 503 of a node without the engine. The training and index are checked on PostgreSQL across two nodes.
 
-mod common;
+use crate::common;
 
 use common::{Acct, Backend, Options, Resp, Server, face_id};
 use reqwest::{Method, StatusCode};
