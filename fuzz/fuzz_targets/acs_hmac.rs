@@ -1,5 +1,5 @@
 //! ACS HMAC request authentication (`acs_hmac::verify`, `is_hmac`, `http_date`, `content_hash`): any request is
-//! refused with an error or accepted, never a panic, and the answer is the one WIRE-SPEC §2 gives: accepted
+//! refused with an error or accepted, never a panic, and the answer is the one docs/wire.md §2 gives: accepted
 //! exactly when the signature is some key's over an accepted form of the request (the path as sent or
 //! percent-decoded, the query never; the host with or without a trailing `/` and the default port), the body
 //! hash matches and the date is within the skew; and the date `http_date` writes is one `verify` reads.
@@ -7,7 +7,7 @@
 //! Input: `mode` byte, then
 //! - even: a request as text (`METHOD target`, `name: value` lines for `host`, `x-ms-date`,
 //!   `x-ms-content-sha256` and `authorization`, an empty line, the body), bit 1 of `mode` saying TLS, verified
-//!   at the WIRE-SPEC vectors' time with their key and another;
+//!   at the docs/wire.md §2.3 vectors' time with their key and another;
 //! - odd: structured (`arbitrary`): a request signed with one of the keys for a path and host, presented with a
 //!   path, host, method, body and clock that may differ; or a time for `http_date`.
 //!
@@ -25,10 +25,10 @@ use libfuzzer_sys::fuzz_target;
 use tessera_core::Timestamp;
 use tessera_core::acs_hmac::{self, HmacError, MAX_SKEW_SECS, SignedRequest};
 
-/// WIRE-SPEC §2's test key, and a second key of the same account.
+/// docs/wire.md §2.3's test key, and a second key of the same account.
 const KEY_B64: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 const OTHER_KEY: [u8; 32] = [0x5a; 32];
-/// WIRE-SPEC §2's date: `Mon, 01 Jan 2024 00:00:00 GMT`.
+/// docs/wire.md §2.3's date: `Mon, 01 Jan 2024 00:00:00 GMT`.
 const VECTOR_NOW: Timestamp = Timestamp::from_secs(1_704_067_200);
 
 static KEYS: LazyLock<[Vec<u8>; 2]> =
@@ -52,7 +52,7 @@ fn check_is_hmac(value: Option<&str>) -> bool {
     acs_hmac::is_hmac(value)
 }
 
-/// The forms of the request-target a signature may cover (WIRE-SPEC §2): as sent, or with the path (never the
+/// The forms of the request-target a signature may cover (docs/wire.md §2): as sent, or with the path (never the
 /// query) percent-decoded when that is UTF-8.
 fn accepted_paths(target: &str) -> Vec<String> {
     let (path, query) = match target.find('?') {

@@ -36,10 +36,10 @@ HTTP_TIMEOUT = 60
 #: A lower-case or upper-case GUID.
 GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
-#: ``8:acs:<account guid>_<user guid>`` (WIRE-SPEC §1.2).
+#: ``8:acs:<account guid>_<user guid>`` (docs/wire.md §1.2).
 IDENTITY_ID = re.compile(rf"^8:acs:({GUID})_({GUID})$")
 
-#: RFC 3339 UTC with milliseconds and ``Z``, as Tessera writes ``expiresOn`` (WIRE-SPEC §1.1).
+#: RFC 3339 UTC with milliseconds and ``Z``, as Tessera writes ``expiresOn`` (docs/wire.md §1.1).
 EXPIRES_ON = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{3})Z$")
 
 #: The scope sets of the SDK's own tests (``tests/utils.py`` ``token_scope_scenarios``), and the single scopes.
@@ -208,7 +208,7 @@ def jwt_payload(token):
 
 
 def check_token(token, expires_on, lifetime_minutes):
-    """Asserts what the SDKs need of a user access token (WIRE-SPEC §3.1) and of its ``expiresOn``: the token
+    """Asserts what the SDKs need of a user access token (docs/wire.md §3.1) and of its ``expiresOn``: the token
     parses with the SDK's own ``create_access_token``, ``exp`` is an integer and agrees with ``expiresOn``, and the
     lifetime is within 5% of ``lifetime_minutes`` (as the SDK's tests check). Returns the payload."""
     assert isinstance(token, str) and token, f"empty token: {token!r}"

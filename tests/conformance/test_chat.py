@@ -1,6 +1,6 @@
 """The official Chat SDK (azure-communication-chat 1.3.0, unmodified) against Tessera's chat service, with user
 access tokens issued by the Identity SDK: the seed's Bob-and-Sue conversation through every thread operation, paging
-past one page, and the refusals the token's scopes and participation call for (WIRE-SPEC §4)."""
+past one page, and the refusals the token's scopes and participation call for (docs/wire.md §4)."""
 
 import uuid
 

@@ -1,4 +1,4 @@
-"""The ACS Identity wire (WIRE-SPEC §1-§3) as the official Python SDK, unmodified, drives it: users, tokens and
+"""The ACS Identity wire (docs/wire.md §1-§3) as the official Python SDK, unmodified, drives it: users, tokens and
 their scopes and lifetimes, the 400/401/404 errors, revocation and deletion (checked at Tessera's ``/access/me``),
 and account isolation."""
 
@@ -41,7 +41,7 @@ def user_id(user):
 
 
 def check_identity(identity, expected_id):
-    """An answered identity object: ``{"id": …}`` (WIRE-SPEC §1.1). Fields that Tessera adds beside ``id`` (its
+    """An answered identity object: ``{"id": …}`` (docs/wire.md §1.1). Fields that Tessera adds beside ``id`` (its
     ``kind``, ``createdAt``…) are allowed: the SDK reads only ``id``."""
     assert isinstance(identity, dict), identity
     assert identity.get("id") == expected_id, identity
@@ -312,7 +312,7 @@ def test_a_wrong_access_key(endpoint, client):
 
 def test_the_endpoint_and_key_forms_the_sdk_accepts(endpoint, access_key):
     # AzureKeyCredential and a bare key string; an endpoint with a trailing slash, which the SDK signs into the
-    # host (WIRE-SPEC §2.3: the server accepts `Host` and `Host/`).
+    # host (docs/wire.md §2.3: the server accepts `Host` and `Host/`).
     for base, credential in [
         (endpoint, AzureKeyCredential(access_key)),
         (endpoint, access_key),
@@ -386,7 +386,7 @@ def test_a_user_token_is_not_a_service_credential(client, http, endpoint):
 
 
 def signed_post(http, endpoint, access_key, path, date):
-    """``POST path`` with an empty body, signed as WIRE-SPEC §2.3 says (for dates the SDK would not send)."""
+    """``POST path`` with an empty body, signed as docs/wire.md §2.3 says (for dates the SDK would not send)."""
     host = endpoint.split("://", 1)[1]
     content_hash = base64.b64encode(hashlib.sha256(b"").digest()).decode()
     x_ms_date = format_datetime(date, usegmt=True)

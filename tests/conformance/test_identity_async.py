@@ -1,5 +1,5 @@
 """The SDK's async client (``azure.communication.identity.aio``, on aiohttp): it signs the identity path
-percent-decoded (``8:acs:…``) and aiohttp sends it decoded too (WIRE-SPEC §2.3), so Tessera must route and verify
+percent-decoded (``8:acs:…``) and aiohttp sends it decoded too (docs/wire.md §2.3), so Tessera must route and verify
 both forms."""
 
 import asyncio

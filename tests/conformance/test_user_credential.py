@@ -1,4 +1,4 @@
-"""The SDK's ``CommunicationTokenCredential`` (WIRE-SPEC §3.2) with Tessera's tokens: a static token, on-demand and
+"""The SDK's ``CommunicationTokenCredential`` (docs/wire.md §3.2) with Tessera's tokens: a static token, on-demand and
 proactive refresh through a refresher that asks Tessera for a new token with the SDK, and the refreshed token sent
 by azure-core's bearer policy (as the Chat SDK sends it) to ``/access/me``."""
 

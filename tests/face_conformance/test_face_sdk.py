@@ -1,4 +1,4 @@
-"""The Face v1.0 wire (WIRE-SPEC §5.1) as the official msrest-based Python SDK, unmodified, drives it against
+"""The Face v1.0 wire (docs/wire.md §5.1) as the official msrest-based Python SDK, unmodified, drives it against
 Tessera: large person groups, persons, enrolment and training; detection, identification, verification and
 find-similar on real photographs; the Limited Access gate (the client's own approval or a limited access token
 presented with ``custom_headers``), with the refusal codes of ``tessera_core::policy::DenyReason`` and

@@ -38,7 +38,10 @@ const LOOKUP_CONCURRENCY: usize = 16;
 
 /// Now, by the wall clock. `x-ms-date` must be within five minutes of the server's clock, so the load
 /// generator, like any signing client, reads the real time (read here only).
-#[allow(clippy::disallowed_methods)] // a signing client needs the wall clock; the ban is for the service's code
+#[expect(
+    clippy::disallowed_methods,
+    reason = "a signing client needs the wall clock; the ban is for the service's code"
+)]
 fn wall_clock() -> Timestamp {
     let since_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -1,11 +1,14 @@
 //! `cargo xtask test`: every test of the workspace (every feature on), with a closing line that counts them.
 //! `cargo xtask bench`: throughput and latency of the service over HTTP against same-run baselines.
 //! `cargo xtask fuzz`: the cargo-fuzz targets of `fuzz/`, one after another, for a set time each.
+//! Its tests include the tidy rules of `tidy.rs` on the repository's files.
 
 mod bench;
 mod bench_chat;
 mod bench_identity;
 mod fuzz;
+#[cfg(test)]
+mod tidy;
 
 /// The load generator shares the machine with the server: keep its allocations cheap.
 #[global_allocator]

@@ -1,4 +1,4 @@
-//! ACS HMAC-SHA256 request authentication, exactly as the Azure Communication SDKs sign (WIRE-SPEC §2).
+//! ACS HMAC-SHA256 request authentication, exactly as the Azure Communication SDKs sign (docs/wire.md §2).
 //!
 //! String to sign: `VERB\n<path>[?<query>]\n<x-ms-date>;<host>;<x-ms-content-sha256>`, signed with the account's
 //! access key (base64-decoded), sent as

@@ -1,4 +1,4 @@
-//! Chat (ACS Chat, WIRE-SPEC §4): thread ids, messages and their limits, and who may do what in a thread.
+//! Chat (ACS Chat, docs/wire.md §4): thread ids, messages and their limits, and who may do what in a thread.
 //!
 //! - **Threads** ([`Thread`]) belong to one account; [`Participant`]s read and write them. They are named `19:<32 lowercase hex>@thread.v2`, ACS's form, made from a random UUID.
 //! - **Messages** get ids that are decimal strings, strictly increasing within a thread and equal to the creation

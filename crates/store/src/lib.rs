@@ -156,7 +156,7 @@ pub struct AuditQuery {
 /// Largest audit page returned.
 pub const MAX_AUDIT_PAGE: u32 = 1000;
 
-/// The storage interface. Every implementation passes the same suite (`tests/store/suite.rs`).
+/// The storage interface. Every implementation passes the same suite (`crates/store/tests/store/suite.rs`).
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Checks that the database answers.

@@ -679,7 +679,7 @@ pub struct FaceFixtures {
     /// Where the face models belong (`target/face-fixtures/models`): pass it to `tessera_face::models::fetch`, which
     /// downloads them on first use and checks their hashes.
     pub models_dir: PathBuf,
-    /// `obama.jpg` from the `face-recognition==1.3.0` sdist (`tests/test_images/`): one face.
+    /// `obama.jpg` from the `face-recognition==1.3.0` sdist (`face_recognition-1.3.0/tests/test_images/`): one face.
     pub obama: PathBuf,
     /// `obama2.jpg`, the same person in another photograph.
     pub obama2: PathBuf,

@@ -1,7 +1,7 @@
 //! JSON encoding of JWT segments that every SDK can decode.
 //!
 //! The Azure Python SDKs decode the payload with *standard* base64 in non-strict mode, which silently drops the
-//! base64url characters `-` and `_` (WIRE-SPEC §3.1), and then require ASCII. In base64 of ASCII text, `-`/`_`
+//! base64url characters `-` and `_` (docs/wire.md §3.1), and then require ASCII. In base64 of ASCII text, `-`/`_`
 //! only arise from bytes whose low six bits are all ones at the third position of a 3-byte group: `>`, `?`, `~`
 //! and DEL. So we write ASCII-only JSON with those four characters (and every non-ASCII character) as `\uXXXX`
 //! escapes: the base64url text of such JSON can never contain `-` or `_`, whatever the claims hold.

@@ -1,4 +1,4 @@
-//! The chat service on the ACS Chat wire (WIRE-SPEC §4, api-version 2024-03-07), authorised by user access tokens
+//! The chat service on the ACS Chat wire (docs/wire.md §4, api-version 2024-03-07), authorised by user access tokens
 //! alone.
 //!
 //! The caller is the token's identity ([`UserToken`]: a revoked or deleted identity's token is refused at once).
@@ -8,8 +8,9 @@
 //! `invalidParticipants` (target = their raw id), as ACS answers them.
 //!
 //! Tessera's own `POST /chat/direct` sends a message by the recipient's name, in the pair's direct thread (found,
-//! or created when the token may create threads). Paging follows WIRE-SPEC §4.3: `maxPageSize` on the first request, then a relative `nextLink` carrying
-//! `continuationToken` (digits, dots and hex only, so it survives the SDK's re-quoting) and `maxPageSize`.
+//! or created when the token may create threads). Paging follows docs/wire.md §4.3: `maxPageSize` on the first
+//! request, then a relative `nextLink` carrying `continuationToken` (digits, dots and hex only, so it survives the
+//! SDK's re-quoting) and `maxPageSize`.
 
 use crate::body;
 use crate::error::{ApiError, ApiJson, ApiQuery};

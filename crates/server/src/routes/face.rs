@@ -1,4 +1,4 @@
-//! The Face API v1.0 (`/face/v1.0/…`, WIRE-SPEC §5.1), for Face accounts authenticated by subscription key or
+//! The Face API v1.0 (`/face/v1.0/…`, docs/wire.md §5.1), for Face accounts authenticated by subscription key or
 //! STS token: large person groups, their persons, the persons' enrolled faces, and training. Everything belongs
 //! to the calling account; another account's group of the same id is a different group, and its persons are never
 //! visible. None of it is gated (see `tessera_core::face`): it returns no identity decision. Detection and

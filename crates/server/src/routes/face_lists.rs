@@ -1,4 +1,4 @@
-//! Large face lists (`/face/v1.0/largefacelists/…`, WIRE-SPEC §5.1): stored collections of faces, not persons,
+//! Large face lists (`/face/v1.0/largefacelists/…`, docs/wire.md §5.1): stored collections of faces, not persons,
 //! that `findsimilars` searches with `largeFaceListId` (gated with `Face.Identification` and
 //! `LimitedAccess.HighRisk`, see `tessera_core::face`). Managing a list is not gated, like person groups: it
 //! returns no identity decision. Lists, and their faces, belong to the calling account.

@@ -1,4 +1,4 @@
-//! Face detection and recognition (`/face/v1.0/detect`, `identify`, `verify`, `findsimilars`; WIRE-SPEC §5.1),
+//! Face detection and recognition (`/face/v1.0/detect`, `identify`, `verify`, `findsimilars`; docs/wire.md §5.1),
 //! each behind the Limited Access gate with the requirement `tessera_core::face::FaceOperation` gives it. The gate
 //! runs first, before anything about the request's faces or groups is looked up, and audits its decision.
 //!
