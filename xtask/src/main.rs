@@ -1,18 +1,12 @@
 //! `cargo xtask test`: every test of the workspace (every feature on), with a closing line that counts them.
-//! `cargo xtask bench`: throughput and latency of the service over HTTP against same-run baselines.
+//! `cargo xtask bench`: throughput and latency of the service over HTTP against same-run baselines
+//! (`crates/bench`, run optimised).
 //! `cargo xtask fuzz`: the cargo-fuzz targets of `fuzz/`, one after another, for a set time each.
 //! Its tests include the tidy rules of `tidy.rs` on the repository's files.
 
-mod bench;
-mod bench_chat;
-mod bench_identity;
 mod fuzz;
 #[cfg(test)]
 mod tidy;
-
-/// The load generator shares the machine with the server: keep its allocations cheap.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::{Context, Result, bail};
 use std::io::{BufRead, BufReader};
@@ -22,7 +16,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
-        Some("bench") => bench::run(&args[1..]),
+        Some("bench") => bench(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         _ => {
             eprintln!(
@@ -67,6 +61,20 @@ fn test(extra: &[String]) -> Result<()> {
     println!("tests: {passed} passed, {failed} failed, {ignored} ignored in {suites} suites");
     if !all_ok || failed > 0 {
         bail!("tests failed");
+    }
+    Ok(())
+}
+
+/// Runs `tessera-bench` (`crates/bench`) optimised, with `args`.
+fn bench(args: &[String]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["run", "--quiet", "--release", "--package", "tessera-bench", "--"])
+        .args(args)
+        .status()
+        .context("cannot run cargo run")?;
+    if !status.success() {
+        bail!("the benchmark failed");
     }
     Ok(())
 }

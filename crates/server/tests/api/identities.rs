@@ -102,6 +102,13 @@ impl Comm {
     fn now(&self) -> Timestamp {
         self.server.clock().now()
     }
+
+    /// Asserts that `actual` is `expected(t)` for a second `t` of the issuance, which happened between `since`
+    /// (a second read before the request) and now: the clock may tick during the request.
+    fn assert_issued_at(&self, since: i64, actual: &Value, expected: impl Fn(i64) -> Value) {
+        let candidates: Vec<Value> = (since..=self.now().secs()).map(expected).collect();
+        assert!(candidates.contains(actual), "{actual} is none of {candidates:?}");
+    }
 }
 
 fn keys(v: &Value) -> Vec<&str> {
@@ -136,6 +143,7 @@ async fn acs_wire_round_trip(backend: Backend) {
     assert!(id.starts_with("8:acs:"), "{id}");
     assert_eq!(keys(&created), ["identity"]);
 
+    let since = c.now().secs();
     let created = c
         .create(Some(
             json!({"createTokenWithScopes": ["chat", "voip"], "expiresInMinutes": 60}),
@@ -147,11 +155,12 @@ async fn acs_wire_round_trip(backend: Backend) {
     assert_eq!(keys(&created["accessToken"]), ["expiresOn", "token"]);
     let token = created["accessToken"]["token"].as_str().unwrap();
     let claims = jwt_claims(token);
-    let expected_exp = c.now().secs() + 3600;
-    assert_eq!(claims["exp"], json!(expected_exp), "integer exp, one hour");
+    // An integer exp, one hour after issuance.
+    c.assert_issued_at(since, &claims["exp"], |t| json!(t + 3600));
+    let exp = claims["exp"].as_i64().unwrap();
     assert_eq!(
         created["accessToken"]["expiresOn"],
-        json!(Timestamp::from_secs(expected_exp).to_rfc3339())
+        json!(Timestamp::from_secs(exp).to_rfc3339())
     );
     assert_eq!(claims["sub"], created["identity"]["id"]);
     assert_eq!(claims["scp"], json!(["chat", "voip"]));
@@ -166,6 +175,7 @@ async fn acs_wire_round_trip(backend: Backend) {
     );
 
     // get_token: default lifetime on the ACS wire is 24 hours.
+    let since = c.now().secs();
     let issued = c
         .issue(&id, json!({"scopes": ["chat.join"]}))
         .await
@@ -173,7 +183,7 @@ async fn acs_wire_round_trip(backend: Backend) {
         .json();
     assert_eq!(keys(&issued), ["expiresOn", "token"]);
     let old = issued["token"].as_str().unwrap().to_owned();
-    assert_eq!(jwt_claims(&old)["exp"], json!(c.now().secs() + 86_400));
+    c.assert_issued_at(since, &jwt_claims(&old)["exp"], |t| json!(t + 86_400));
     let me = c.me(&old).await.ok(StatusCode::OK).json();
     assert_eq!(me["identity"]["id"], json!(id));
     assert_eq!(me["scopes"], json!(["chat.join"]));
@@ -573,6 +583,7 @@ async fn names_kinds_lookup_and_paging(backend: Backend) {
     assert_eq!(none["value"], json!([]));
 
     // Issuing by name creates the identity the first time (201), then reuses it (200); 12 hours by default.
+    let since = c.now().secs();
     let first = c
         .acs(
             Method::POST,
@@ -583,10 +594,9 @@ async fn names_kinds_lookup_and_paging(backend: Backend) {
         .ok(StatusCode::CREATED)
         .json();
     let alice = first["identity"]["id"].as_str().unwrap().to_owned();
-    assert_eq!(
-        jwt_claims(first["accessToken"]["token"].as_str().unwrap())["exp"],
-        json!(c.now().secs() + 720 * 60)
-    );
+    let first_exp = &jwt_claims(first["accessToken"]["token"].as_str().unwrap())["exp"];
+    c.assert_issued_at(since, first_exp, |t| json!(t + 720 * 60));
+    let since = c.now().secs();
     let again = c
         .acs(
             Method::POST,
@@ -597,10 +607,9 @@ async fn names_kinds_lookup_and_paging(backend: Backend) {
         .ok(StatusCode::OK)
         .json();
     assert_eq!(again["identity"]["id"], json!(alice));
-    assert_eq!(
-        again["accessToken"]["expiresOn"],
-        json!(Timestamp::from_secs(c.now().secs() + 90 * 60).to_rfc3339())
-    );
+    c.assert_issued_at(since, &again["accessToken"]["expiresOn"], |t| {
+        json!(Timestamp::from_secs(t + 90 * 60).to_rfc3339())
+    });
     c.acs(
         Method::POST,
         &v1("/:issueAccessToken"),

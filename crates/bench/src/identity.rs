@@ -12,7 +12,7 @@
 //! over a recursive sequence): creating a million over HTTP would take many minutes. Their ids and names are
 //! derived from their number, so that the load generator can pick existing ones at random.
 
-use crate::bench::{Point, Server, Service, admin_put, client, key1, print_header, print_row, run_point};
+use crate::{Point, Server, Service, admin_put, client, key1, print_header, print_row, run_point};
 use anyhow::{Context, Result, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

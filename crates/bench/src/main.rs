@@ -1,5 +1,6 @@
-//! The service benchmark. It builds the release binary, starts it on plain HTTP with the hidden baseline routes
-//! and a fresh SQLite database, and drives it from this process over loopback:
+//! `tessera-bench`, run by `cargo xtask bench [--seconds N] [--chat-only]`: the service benchmark. It builds the
+//! release binary, starts it on plain HTTP with the hidden baseline routes and a fresh SQLite database, and drives
+//! it from this process over loopback:
 //!
 //! - `POST /bench/noop`: the HTTP floor (routing, connection handling, the load generator itself);
 //! - `POST /bench/sign`: the signing floor (an ES256 token of the same size as a limited access token);
@@ -10,19 +11,21 @@
 //!   its bounded pool, at 1, 2 and 64 requests in flight (the last past the queue: requests/s at saturation, and
 //!   the 503 `EngineBusy` refusals as errors); the engine alone, and identification at 1k–100k persons, are in
 //!   `cargo bench -p tessera-face`;
-//! - Communication identities ([`crate::bench_identity`]): identity creation and user token issuance (ACS HMAC
+//! - Communication identities ([`crate::identity`]): identity creation and user token issuance (ACS HMAC
 //!   signed, audited), the live user token check, and identity lookups at 10 thousand and 1 million identities;
-//! - chat ([`crate::bench_chat`]): messages sent/s and fan-out latency to 1, 100 and 1,000 subscribers of a
+//! - chat ([`crate::chat`]): messages sent/s and fan-out latency to 1, 100 and 1,000 subscribers of a
 //!   thread, and sends with and without their audit (`audit_chat_sends`) (`--chat-only` runs these alone, with
 //!   their HTTP floor).
 //!
 //! All run in one process against one server, so the ratios between them hold on a noisy shared machine even
 //! when the absolute figures do not.
 
-use crate::bench_chat;
-use crate::bench_identity::{self, Comm, Level};
+mod chat;
+mod identity;
+
 use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
+use identity::{Comm, Level};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -141,7 +144,17 @@ pub struct Point {
 }
 
 /// Runs the benchmark.
-pub fn run(args: &[String]) -> Result<()> {
+/// The load generator shares the machine with the server: keep its allocations cheap.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    run(&args)
+}
+
+/// Runs the benchmark as `args` say.
+fn run(args: &[String]) -> Result<()> {
     let usage = "usage: cargo xtask bench [--seconds N] [--chat-only]";
     let (mut seconds, mut chat_only) = (5, false);
     let mut args = args.iter();
@@ -159,7 +172,8 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+        .ancestors()
+        .nth(2)
         .context("workspace root")?
         .to_owned();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -186,32 +200,28 @@ pub fn run(args: &[String]) -> Result<()> {
         if chat_only {
             let comm = Comm::setup(&service, &client).await?;
             let noop = format!("{base}/bench/noop");
-            let floor = run_point(
-                "noop (HTTP floor)",
-                bench_chat::SENDERS,
-                duration,
-                &client,
-                move |c| c.post(&noop),
-            )
+            let floor = run_point("noop (HTTP floor)", chat::SENDERS, duration, &client, move |c| {
+                c.post(&noop)
+            })
             .await;
-            let chat = bench_chat::levels(&comm, &base, &client, duration).await?;
-            let (_, audited) = bench_chat::audited_sends(&service, server, &comm, duration).await?;
+            let chat = chat::levels(&comm, &base, &client, duration).await?;
+            let (_, audited) = chat::audited_sends(&service, server, &comm, duration).await?;
             return anyhow::Ok((vec![floor], chat, audited, Vec::new()));
         }
         let (points, comm) = measure(&service, &client, duration).await?;
         // Before the lookups, which replace the identities.
-        let chat = bench_chat::levels(&comm, &base, &client, duration).await?;
-        let (server, audited) = bench_chat::audited_sends(&service, server, &comm, duration).await?;
-        let levels = bench_identity::lookups(&service, server, &comm, duration).await?;
+        let chat = chat::levels(&comm, &base, &client, duration).await?;
+        let (server, audited) = chat::audited_sends(&service, server, &comm, duration).await?;
+        let levels = identity::lookups(&service, server, &comm, duration).await?;
         anyhow::Ok((points, chat, audited, levels))
     })?;
     report(&points, &levels, seconds);
     let floor = points
         .iter()
-        .find(|p| p.name.starts_with("noop") && p.concurrency == bench_chat::SENDERS)
+        .find(|p| p.name.starts_with("noop") && p.concurrency == chat::SENDERS)
         .map(|p| p.per_sec);
-    bench_chat::report(&chat, floor);
-    bench_chat::report_audited(&audited);
+    chat::report(&chat, floor);
+    chat::report_audited(&audited);
     Ok(())
 }
 
@@ -479,7 +489,7 @@ fn report(points: &[Point], levels: &[Level], seconds: u64) {
     }
     for c in CONCURRENCIES {
         let Some(noop) = rate("noop", c) else { continue };
-        let ratios: Vec<String> = bench_identity::MAIN_POINTS
+        let ratios: Vec<String> = identity::MAIN_POINTS
             .iter()
             .filter_map(|name| rate(name, c).map(|r| format!("{name} = {:.2} x", r / noop)))
             .collect();
@@ -496,6 +506,6 @@ fn report(points: &[Point], levels: &[Level], seconds: u64) {
         );
     }
     if !levels.is_empty() {
-        bench_identity::report(levels);
+        identity::report(levels);
     }
 }

@@ -17,8 +17,8 @@
 //! runs on the same machine and parses every event it receives, so at 1,000 subscribers it competes with the
 //! server for the CPU: the figures are the pair's, as a device fleet on loopback would see them.
 
-use crate::bench::{self, Point, Server, Service, run_point};
-use crate::bench_identity::Comm;
+use crate::identity::Comm;
+use crate::{Point, Server, Service, run_point};
 use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
 use std::sync::Arc;
@@ -305,7 +305,7 @@ pub async fn audited_sends(
     comm: &Comm,
     duration: Duration,
 ) -> Result<(Server, Vec<Point>)> {
-    let mut client = bench::client()?;
+    let mut client = crate::client()?;
     let sender = comm.user(&client).await?;
     let thread = create_thread(&client, &service.base(), &sender.1, &[]).await?;
     let url = format!(
@@ -319,7 +319,7 @@ pub async fn audited_sends(
         if n > 0 {
             // The server holds the database's lock while it runs; the old connections die with it.
             drop(server.take());
-            client = bench::client()?;
+            client = crate::client()?;
             let config = (n == 1).then_some("audit_chat_sends = true\n");
             server = Some(service.start_configured(&client, config).await?);
         }
