@@ -143,7 +143,7 @@ fn each_crate_has_one_integration_test_binary() {
 const CITED_ROOTS: [&str; 6] = ["crates/", "docs/", "tests/", "xtask/", "fuzz/", ".ci/"];
 
 /// The repository paths cited in `text`: backquoted words under one of [`CITED_ROOTS`], without placeholders or
-/// globs, and without a trailing `:line` or `§` section.
+/// globs, outside build output ([`SKIPPED_DIRS`]), and without a trailing `:line` or `§` section.
 fn cited_paths(text: &str) -> Vec<String> {
     text.split('`')
         .skip(1)
@@ -153,7 +153,9 @@ fn cited_paths(text: &str) -> Vec<String> {
             let path = word.split(':').next()?.trim_end_matches(['/', ',', '.', ')']);
             let is_path = CITED_ROOTS.iter().any(|r| path.starts_with(r));
             let is_pattern = path.contains(['*', '<', '{', '…', '$']);
-            (is_path && !is_pattern).then(|| path.to_owned())
+            // Build output and fuzz corpora are made by running things, not kept in the repository.
+            let is_made = path.split('/').any(|part| SKIPPED_DIRS.contains(&part));
+            (is_path && !is_pattern && !is_made).then(|| path.to_owned())
         })
         .collect()
 }
