@@ -1,7 +1,9 @@
 //! The PostgreSQL backend, for any number of Tessera processes sharing one database.
 //!
-//! Behaviour mirrors the SQLite backend statement for statement; only the dialect differs (`$N` placeholders,
-//! `BOOLEAN`, `BYTEA`). What SQLite gets from its single database-wide write lock, PostgreSQL gets from
+//! Behaviour mirrors the SQLite backend, method for method, and both pass the one store suite. Most statements
+//! are the same text but for placeholders (`$N` here, `?` there); what differs is the dialect: `= ANY($1)` over an
+//! array where SQLite reads `json_each`, `FOR UPDATE` row locks where SQLite's write lock already serialises,
+//! `BOOLEAN` and `BYTEA` columns, typed NULLs, and the locks below. What SQLite gets from its single database-wide write lock, PostgreSQL gets from
 //! transaction-scoped advisory locks: an audit append holds [`AUDIT_LOCK`] from before it reads the chain head
 //! until it commits, so appends from every node are serialised and the chain never forks; signing-key bootstrap
 //! and rotation hold [`SIGNING_KEYS_LOCK`], so two nodes starting (or rotating) at once do not both write keys.
