@@ -41,6 +41,11 @@ const FACE_CONCURRENCIES: [usize; 3] = [1, 2, 64];
 /// The face detection point's name.
 const FACE_POINT: &str = "detect (1 face, no face id)";
 
+/// The configuration every benchmark server starts with: the load generator is one client on one address, with
+/// up to 1,000 event streams open at once, so the per-address connection cap (256 by default) is raised; every
+/// other limit keeps its default.
+const BENCH_CONFIG: &str = "max_connections_per_address = 4096\nmax_connections = 8192\n";
+
 /// The server under test: the release binary, its data directory and its port, the same across restarts.
 pub struct Service {
     binary: PathBuf,
@@ -54,16 +59,14 @@ impl Service {
         self.start_configured(client, None).await
     }
 
-    /// [`Self::start`] with the TOML configuration `config`, when given.
+    /// [`Self::start`] with the TOML configuration `config` added to [`BENCH_CONFIG`].
     pub async fn start_configured(&self, client: &reqwest::Client, config: Option<&str>) -> Result<Server> {
         let log = std::fs::File::create(self.log_path())?;
         let mut command = Command::new(&self.binary);
         command.args(["serve", "--http", "--bench-routes", "--listen", &self.host()]);
-        if let Some(config) = config {
-            let path = self.data_dir.join("bench-config.toml");
-            std::fs::write(&path, config)?;
-            command.arg("--config").arg(path);
-        }
+        let path = self.data_dir.join("bench-config.toml");
+        std::fs::write(&path, format!("{BENCH_CONFIG}{}", config.unwrap_or_default()))?;
+        command.arg("--config").arg(path);
         let child = command
             .arg("--data-dir")
             .arg(&self.data_dir)
