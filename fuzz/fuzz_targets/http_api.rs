@@ -322,19 +322,11 @@ impl World {
             200,
         );
         let grant = json!({"resourceId": self.face_rid, "featureFlags": ["Face.Identification"]});
-        let answer = self.send(
-            Method::POST,
+        self.limited_access_token = self.expect_token(
             "/sts/v1.0/issueLimitedAccessToken",
             Credential::IsvKey,
             grant.to_string().into_bytes(),
         );
-        assert_eq!(
-            answer.status,
-            StatusCode::OK,
-            "{}",
-            String::from_utf8_lossy(&answer.body)
-        );
-        self.limited_access_token = String::from_utf8(answer.body).expect("token");
 
         let communication_rid = format!(
             "/subscriptions/{SUBSCRIPTION}/resourceGroups/fuzz/providers/Microsoft.Communication/communicationServices/comm"
@@ -347,19 +339,8 @@ impl World {
             201,
         );
         self.communication_key = created["keys"]["key1"].as_str().expect("key1").to_owned();
-        let answer = self.send(
-            Method::POST,
-            "/sts/v1.0/issueToken",
-            Credential::CommunicationKey,
-            Vec::new(),
-        );
-        assert_eq!(
-            answer.status,
-            StatusCode::OK,
-            "{}",
-            String::from_utf8_lossy(&answer.body)
-        );
-        self.communication_sts = String::from_utf8(answer.body).expect("token");
+        self.communication_sts =
+            self.expect_token("/sts/v1.0/issueToken", Credential::CommunicationKey, Vec::new());
 
         let created = self.expect(
             Method::POST,
@@ -417,6 +398,14 @@ impl World {
             String::from_utf8_lossy(&answer.body)
         );
         answer.json()
+    }
+
+    /// A set-up STS call that must answer 200 with a token (`application/jwt`, the token as the body).
+    fn expect_token(&self, path: &str, credential: Credential, body: Vec<u8>) -> String {
+        let answer = self.send(Method::POST, path, credential, body);
+        let text = String::from_utf8_lossy(&answer.body).into_owned();
+        assert_eq!(answer.status, StatusCode::OK, "POST {path}: {text}");
+        text
     }
 
     /// Sends one request through the router and reads the answer.

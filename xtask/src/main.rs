@@ -34,14 +34,10 @@ fn main() -> Result<()> {
 /// and `cargo bench` run them optimised, and CI's `cargo build --all-targets` keeps them compiling. Echoes cargo's
 /// output and ends with one line that counts the tests.
 fn test(extra: &[String]) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let built = Command::new(&cargo)
-        .args(["build", "--workspace", "--all-features", "--examples"])
-        .status()
-        .context("cannot run cargo build")?;
-    if !built.success() {
-        bail!("the examples do not build");
-    }
+    run_cargo(
+        &["build", "--workspace", "--all-features", "--examples"],
+        "the examples do not build",
+    )?;
     let args = [
         "test",
         "--workspace",
@@ -67,14 +63,21 @@ fn test(extra: &[String]) -> Result<()> {
 
 /// Runs `tessera-bench` (`crates/bench`) optimised, with `args`.
 fn bench(args: &[String]) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["run", "--quiet", "--release", "--package", "tessera-bench", "--"])
-        .args(args)
-        .status()
-        .context("cannot run cargo run")?;
+    let mut run = vec!["run", "--quiet", "--release", "--package", "tessera-bench", "--"];
+    run.extend(args.iter().map(String::as_str));
+    run_cargo(&run, "the benchmark failed")
+}
+
+/// The cargo running this task (`$CARGO`), or the one on the path.
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// Runs `cargo args…` with its output shown; `failure` is the error if it fails.
+fn run_cargo(args: &[&str], failure: &str) -> Result<()> {
+    let status = cargo().args(args).status().context("cannot run cargo")?;
     if !status.success() {
-        bail!("the benchmark failed");
+        bail!("{failure}");
     }
     Ok(())
 }
@@ -90,8 +93,7 @@ struct Counts {
 
 /// One `cargo test` run, echoed and counted; whether it succeeded.
 fn cargo_test(args: &[&str], extra: &[String], counts: &mut Counts) -> Result<bool> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut child = Command::new(cargo)
+    let mut child = cargo()
         .args(args)
         .args(extra)
         .stdout(Stdio::piped())

@@ -10,6 +10,7 @@
 //!   repository.
 
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 /// The repository's root (the parent of `xtask/`).
 fn root() -> PathBuf {
@@ -31,11 +32,11 @@ const SKIPPED_DIRS: [&str; 8] = [
     "tessera-data",
 ];
 
-/// Every file of the project under `dir`, relative to the root, sorted.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
+/// Every file of the project, relative to the root, sorted: the tree is walked once for all the rules.
+static FILES: LazyLock<Vec<PathBuf>> = LazyLock::new(|| {
     let root = root();
     let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
+    let mut pending = vec![root.clone()];
     while let Some(dir) = pending.pop() {
         let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         for entry in entries {
@@ -52,17 +53,18 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     found.sort();
     found
-}
+});
 
 /// The project's files whose name ends with one of `extensions`.
-fn files_with(extensions: &[&str]) -> Vec<PathBuf> {
-    files_under(&root())
-        .into_iter()
+fn files_with(extensions: &[&str]) -> Vec<&'static Path> {
+    FILES
+        .iter()
         .filter(|p| {
             p.extension()
                 .and_then(|e| e.to_str())
                 .is_some_and(|e| extensions.contains(&e))
         })
+        .map(PathBuf::as_path)
         .collect()
 }
 
@@ -94,16 +96,19 @@ fn every_module_has_a_doc() {
 fn exceptions_to_lints_say_why() {
     let mut offences = Vec::new();
     for path in files_with(&["rs"]) {
-        let text = read(&path);
-        for (n, line) in text.lines().enumerate() {
+        let text = read(path);
+        let lines: Vec<&str> = text.lines().collect();
+        for (n, line) in lines.iter().enumerate() {
             let attribute = line.trim_start();
             let allow = attribute.starts_with("#[allow(") || attribute.starts_with("#![allow(");
-            let silent_expect = (attribute.starts_with("#[expect(") || attribute.starts_with("#![expect("))
-                && !attribute.contains("reason");
-            // A multi-line `#[expect(` carries its reason on a later line.
-            let multi_line =
-                attribute.ends_with('(') && text.lines().nth(n + 2).is_some_and(|l| l.contains("reason"));
-            if allow || (silent_expect && !multi_line) {
+            let expect = attribute.starts_with("#[expect(") || attribute.starts_with("#![expect(");
+            // The whole attribute, which rustfmt may spread over several lines, down to its `)]`.
+            let end = lines[n..]
+                .iter()
+                .position(|l| l.contains(")]"))
+                .map_or(lines.len(), |i| n + i + 1);
+            let reasoned = lines[n..end].iter().any(|l| l.contains("reason"));
+            if allow || (expect && !reasoned) {
                 offences.push(format!("{}:{}: {}", path.display(), n + 1, attribute));
             }
         }
@@ -195,7 +200,7 @@ fn cited_files_exist_in_the_repository() {
         .collect();
     let mut offences = Vec::new();
     for path in files_with(&["rs", "md", "py", "toml", "txt", "js", "mjs"]) {
-        let text = read(&path);
+        let text = read(path);
         for cited in cited_paths(&text) {
             if !root.join(&cited).exists() {
                 offences.push(format!("{}: `{cited}` is not in the repository", path.display()));
