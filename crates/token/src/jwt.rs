@@ -4,8 +4,9 @@
 //! Signing is done here rather than by `jsonwebtoken::encode`, which re-parses the PKCS#8 key on every call and
 //! cannot produce the SDK-safe payload encoding (see `payload`). Verification of the signature and of `iss`/`aud`
 //! is `jsonwebtoken`'s; this module adds the checks it does not make: the header is parsed first so that `alg`
-//! other than ES256 (`none` included) and `crit` are refused, `typ` must be the expected type's, the `kid` must
-//! be published, the signature must be low-s (`low_s`), and `exp`/`nbf` are checked against a `now` passed in.
+//! other than ES256 (`none` included) and `crit` are refused, header and claims must be UTF-8, `typ` must be the
+//! expected type's, the `kid` must be published, the signature must be low-s (`low_s`), and `exp`/`nbf` are
+//! checked against a `now` passed in.
 
 use crate::error::TokenError;
 use crate::low_s;
@@ -59,15 +60,25 @@ pub(crate) fn sign<C: Serialize>(
     token.push_str(&header);
     token.push('.');
     token.push_str(&payload);
+    append_signature(pair, rng, &mut token)?;
+    Ok(token)
+}
+
+/// Signs `signing_input` (`header.payload`) and appends `.signature`, low-s.
+fn append_signature(
+    pair: &EcdsaKeyPair,
+    rng: &SystemRandom,
+    signing_input: &mut String,
+) -> Result<(), TokenError> {
     let sig = pair
-        .sign(rng, token.as_bytes())
+        .sign(rng, signing_input.as_bytes())
         .map_err(|_| TokenError::Crypto("sign"))?;
     let mut sig: [u8; low_s::SIGNATURE_LEN] =
         sig.as_ref().try_into().map_err(|_| TokenError::Crypto("sign"))?;
     low_s::canonicalize(&mut sig);
-    token.push('.');
-    URL_SAFE_NO_PAD.encode_string(sig, &mut token);
-    Ok(token)
+    signing_input.push('.');
+    URL_SAFE_NO_PAD.encode_string(sig, signing_input);
+    Ok(())
 }
 
 pub(crate) fn verify<'k, C: TokenType>(
@@ -76,13 +87,22 @@ pub(crate) fn verify<'k, C: TokenType>(
     now: Timestamp,
     key_for: impl Fn(&str) -> Option<&'k DecodingKey>,
 ) -> Result<C, TokenError> {
-    if token.len() > MAX_TOKEN_LEN || token.split('.').count() != 3 {
+    if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed);
     }
-    let header_b64 = token.split('.').next().unwrap_or_default();
-    let header_json = URL_SAFE_NO_PAD
-        .decode(header_b64)
-        .map_err(|_| TokenError::Malformed)?;
+    let mut segments = token.split('.');
+    let (Some(header_b64), Some(payload_b64), Some(signature), None) =
+        (segments.next(), segments.next(), segments.next(), segments.next())
+    else {
+        return Err(TokenError::Malformed);
+    };
+    let decode = |segment: &str| URL_SAFE_NO_PAD.decode(segment).map_err(|_| TokenError::Malformed);
+    let header_json = decode(header_b64)?;
+    // JSON text is UTF-8 (RFC 8259 §8.1, RFC 7519 §7.2), but serde skips a member it does not read without checking
+    // its bytes: a signed token with invalid UTF-8 in an unknown claim would verify. Both segments are checked here.
+    if std::str::from_utf8(&header_json).is_err() || std::str::from_utf8(&decode(payload_b64)?).is_err() {
+        return Err(TokenError::Malformed);
+    }
     let header: ReceivedHeader = serde_json::from_slice(&header_json).map_err(|_| TokenError::Malformed)?;
     if header.alg != "ES256" {
         return Err(TokenError::AlgorithmNotAllowed);
@@ -99,7 +119,6 @@ pub(crate) fn verify<'k, C: TokenType>(
         .and_then(key_for)
         .ok_or(TokenError::UnknownKey)?;
 
-    let signature = token.rsplit('.').next().unwrap_or_default();
     let canonical = URL_SAFE_NO_PAD
         .decode(signature)
         .is_ok_and(|signature| low_s::is_canonical(&signature));
@@ -137,4 +156,68 @@ pub(crate) fn verify<'k, C: TokenType>(
         return Err(TokenError::Expired);
     }
     Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, KeyPair};
+    use tessera_core::claims::StsClaims;
+
+    const ISS: &str = "https://tessera.test";
+    const NOW: Timestamp = Timestamp::from_secs(1_800_000_000);
+
+    /// A token of the JSON bytes given, as they are, signed by `pair`.
+    fn signed_raw(pair: &EcdsaKeyPair, rng: &SystemRandom, header: &[u8], claims: &[u8]) -> String {
+        let mut token = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims)
+        );
+        append_signature(pair, rng, &mut token).unwrap();
+        token
+    }
+
+    /// Found by the `jwt_verify` fuzzer: serde skips an unknown claim's string without validating it, so the invalid
+    /// byte in `extra` went through `jsonwebtoken::decode`. The same token with valid UTF-8 there verifies.
+    #[test]
+    fn a_signed_token_that_is_not_utf8_is_malformed() {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+        let point = &pair.public_key().as_ref()[1..];
+        let key = DecodingKey::from_ec_components(
+            &URL_SAFE_NO_PAD.encode(&point[..32]),
+            &URL_SAFE_NO_PAD.encode(&point[32..]),
+        )
+        .unwrap();
+        let header = |extra: &[u8]| {
+            [
+                br#"{"alg":"ES256","kid":"k","typ":"sts+jwt","x":""#,
+                extra,
+                br#""}"#,
+            ]
+            .concat()
+        };
+        let claims = |extra: &[u8]| {
+            let time = format!(r#""iat":{0},"nbf":{0},"exp":{1}"#, NOW.secs(), NOW.secs() + 600);
+            [
+                format!(r#"{{"iss":"{ISS}","aud":"{}","sub":"/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/client1",{time},"jti":"j","kslot":"key1","kgen":1,"extra":""#, StsClaims::AUDIENCE).as_bytes(),
+                extra,
+                b"\"}",
+            ]
+            .concat()
+        };
+        let verify = |token: &str| verify::<StsClaims>(token, ISS, NOW, |kid| (kid == "k").then_some(&key));
+
+        let valid = signed_raw(&pair, &rng, &header(b"ok"), &claims("é".as_bytes()));
+        verify(&valid).unwrap();
+        for (header, claims) in [
+            (header(b"\xb8"), claims(b"ok")),
+            (header(b"ok"), claims(b"4000-\xb8000")),
+        ] {
+            let token = signed_raw(&pair, &rng, &header, &claims);
+            assert_eq!(verify(&token), Err(TokenError::Malformed), "{token}");
+        }
+    }
 }
