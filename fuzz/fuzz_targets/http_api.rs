@@ -246,7 +246,7 @@ impl World {
             .block_on(tessera_server::start(config, Clock::default()))
             .expect("the server starts");
         let host = running.addr.to_string();
-        let router = tessera_server::app(running.state.clone());
+        let router = running.router();
         let mut world = World {
             runtime,
             running,

@@ -2,9 +2,12 @@
 //! `cargo xtask bench`: throughput and latency of the service over HTTP against same-run baselines
 //! (`crates/bench`, run optimised).
 //! `cargo xtask fuzz`: the cargo-fuzz targets of `fuzz/`, one after another, for a set time each.
-//! Its tests include the tidy rules of `tidy.rs` on the repository's files.
+//! Its tests include the tidy rules of `tidy.rs` on the repository's files and the server's map
+//! (`server_layers.rs`).
 
 mod fuzz;
+#[cfg(test)]
+mod server_layers;
 #[cfg(test)]
 mod tidy;
 

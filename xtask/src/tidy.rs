@@ -33,7 +33,7 @@ const SKIPPED_DIRS: [&str; 8] = [
 ];
 
 /// Every file of the project, relative to the root, sorted: the tree is walked once for all the rules.
-static FILES: LazyLock<Vec<PathBuf>> = LazyLock::new(|| {
+pub(crate) static FILES: LazyLock<Vec<PathBuf>> = LazyLock::new(|| {
     let root = root();
     let mut found = Vec::new();
     let mut pending = vec![root.clone()];
@@ -69,12 +69,12 @@ fn files_with(extensions: &[&str]) -> Vec<&'static Path> {
 }
 
 /// The text of a project file.
-fn read(path: &Path) -> String {
+pub(crate) fn read(path: &Path) -> String {
     std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Fails with every offence listed, one per line.
-fn assert_none(rule: &str, offences: &[String]) {
+pub(crate) fn assert_none(rule: &str, offences: &[String]) {
     assert!(offences.is_empty(), "{rule}:\n  {}", offences.join("\n  "));
 }
 

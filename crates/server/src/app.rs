@@ -1,78 +1,44 @@
-//! The router: every route, the JSON fallbacks, and the layers (request id, tracing, metrics, body limit).
+//! The router: every area's routes, the JSON fallbacks, and the layers (request id, tracing, metrics, body limit).
 
-use crate::body::{self, BodyTimeout, MAX_BODY_BYTES};
-use crate::error::ApiError;
-use crate::routes::identities::{self, Dialect};
-use crate::routes::{access, admin, bench, chat, face, face_lists, face_recognition, ops, sts, wellknown};
-use crate::state::AppState;
+use crate::chat::{self, ChatState};
+use crate::face::{self, FaceState};
+use crate::http::body::{self, BodyTimeout, MAX_BODY_BYTES};
+use crate::http::error::ApiError;
+use crate::platform::state::AppState;
+use crate::{admin, communication, ops, sts};
 use axum::Extension;
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
 use std::time::Instant;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The states of the areas that hold more than the platform's.
+#[derive(Clone)]
+pub(crate) struct Areas {
+    pub(crate) chat: ChatState,
+    pub(crate) face: FaceState,
+}
+
 /// Builds the application over `state`.
-pub fn app(state: AppState) -> Router {
-    let bench_routes = state.config.bench_routes;
-    // ACS action routes are literal segments starting with `:` (`/identities/{id}/:issueAccessToken`).
-    // Merging a router that checks re-enables the checks, so routers without ACS routes are merged first.
-    let mut router = Router::new()
-        .merge(face::routes())
-        .merge(face_recognition::routes())
-        .merge(face_lists::routes())
+pub(crate) fn app(state: &AppState, areas: Areas) -> Router {
+    // ACS action routes are literal segments starting with `:` (`/identities/{id}/:issueAccessToken`). Merging a
+    // router that checks axum 0.7's syntax turns the check back on, so the areas without ACS routes come first.
+    Router::new()
+        .merge(face::routes(areas.face))
+        .merge(sts::routes(state.clone()))
+        .merge(admin::routes(state.clone()))
+        .merge(ops::routes(state.clone()))
         .without_v07_checks()
-        .merge(identities::routes(Dialect::Acs))
-        .merge(identities::routes(Dialect::Native))
-        .merge(chat::routes(&state))
-        .route("/access/me", get(access::me))
-        .route("/access/:refreshAccessToken", post(access::refresh))
-        .route("/sts/v1.0/issueToken", post(sts::issue_token))
-        .route(
-            "/sts/v1.0/issueLimitedAccessToken",
-            post(sts::issue_limited_access_token),
-        )
-        .route("/sts/v1.0/limitedAccess/check", post(sts::check))
-        .route("/sts/v1.0/limitedAccess/audit", get(sts::isv_audit))
-        .route(
-            "/admin/subscriptions/{*rest}",
-            get(admin::account_route)
-                .put(admin::account_route)
-                .post(admin::account_route),
-        )
-        .route("/admin/accounts", get(admin::list_accounts))
-        .route("/admin/audit", get(admin::audit))
-        .route("/admin/audit/checkpoints", get(admin::audit_checkpoints))
-        .route("/admin/keys", get(admin::keys))
-        .route("/admin/keys/rotate", post(admin::rotate_keys))
-        .route("/.well-known/jwks.json", get(wellknown::jwks))
-        .route("/.well-known/openid-configuration", get(wellknown::discovery))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
+        .merge(communication::routes(state.clone()))
+        .merge(chat::routes(areas.chat))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state.clone());
-    if bench_routes {
-        match bench::BenchSigner::new(state.clock.now()) {
-            Ok(signer) => {
-                router = router.merge(
-                    Router::new()
-                        .route("/bench/noop", post(bench::noop))
-                        .route("/bench/sign", post(bench::sign))
-                        .with_state(signer),
-                );
-            }
-            Err(e) => tracing::error!(error = %e, "bench routes disabled: cannot create the throwaway key"),
-        }
-    }
-    router
         .layer(body::Limit::max(MAX_BODY_BYTES))
         .layer(Extension(BodyTimeout(state.config.request_body_timeout)))
         .layer(middleware::from_fn(track))

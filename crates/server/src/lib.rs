@@ -1,35 +1,24 @@
-//! Tessera's HTTP service.
+//! Tessera's HTTP service, one room per product.
 //!
-//! [`app`] builds the router over an [`AppState`]; [`serve`] opens the store, loads keys, and listens over HTTPS
-//! (or plain HTTP). Handlers live in `routes`, authentication in `auth`, the Limited Access gate in `gate`, and
-//! every error becomes an HTTP response in exactly one place, `error`.
+//! `platform` holds what every area stands on (state, configuration, keys, limits) and `http` the shared HTTP layer
+//! (the error type, bodies, authentication, the gate). Each product area — `sts`, `communication`, `chat`, `face`,
+//! `admin`, `ops` — has its routes, extractors and views in its own folder, uses `platform` and `http`, and never
+//! another area (the tidy test checks). `app` merges the areas' routes and adds the layers; `server` opens the
+//! store, builds the state, and listens over HTTPS (or plain HTTP).
 
+mod admin;
 mod app;
-pub mod auth;
-mod body;
-mod bootstrap;
-pub mod chat_events;
-pub mod clock;
-pub mod config;
-mod connections;
-pub mod error;
-pub mod face_engine;
-mod flood;
-mod forwarded;
-pub mod gate;
-mod keyring;
-mod linger;
-mod metrics_setup;
-mod ratelimit;
-mod routes;
+mod chat;
+mod communication;
+mod face;
+mod http;
+mod ops;
+mod platform;
 mod server;
-mod state;
-pub mod tls;
-pub mod trusted;
-pub mod user_token;
+mod sts;
 
-pub use app::app;
-pub use clock::Clock;
-pub use config::{Config, FaceBackendName, FaceFileConfig, FileConfig, TlsMode};
+pub use http::auth::access_key_aad;
+pub use platform::clock::Clock;
+pub use platform::config::{self, Config, FaceBackendName, FaceFileConfig, FileConfig, TlsMode};
+pub use platform::state::AppState;
 pub use server::{Running, serve, start};
-pub use state::AppState;

@@ -1,19 +1,24 @@
 //! Start-up and the listener: open the store, prepare keys, bind, serve over HTTPS (or HTTP), shut down cleanly.
 
-use crate::bootstrap::{self, StartError};
-use crate::clock::Clock;
-use crate::config::{Config, TlsMode};
-use crate::connections::{Capped, ConnectionCaps};
-use crate::face_engine::FaceService;
-use crate::keyring::Keys;
-use crate::ratelimit::AuthFailures;
-use crate::state::{AppState, Inner};
-use crate::{app, metrics_setup, tls};
+use crate::app::{Areas, app};
+use crate::chat::{self, ChatHub, ChatState, StreamLimits};
+use crate::face::{FaceService, FaceState};
+use crate::platform::bootstrap::{self, StartError};
+use crate::platform::clock::Clock;
+use crate::platform::config::{Config, TlsMode};
+use crate::platform::connections::{Capped, ConnectionCaps};
+use crate::platform::flood::{Denials, Typing};
+use crate::platform::keyring::Keys;
+use crate::platform::ratelimit::AuthFailures;
+use crate::platform::state::{AppState, Inner};
+use crate::platform::{metrics, tls};
+use axum::Router;
 use axum_server::Handle;
 use axum_server::accept::DefaultAcceptor;
 use axum_server::tls_rustls::RustlsConfig;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use tessera_store::audit::AuditWriter;
 use tokio::task::JoinHandle;
 
@@ -23,6 +28,10 @@ pub struct Running {
     pub addr: SocketAddr,
     /// Its state (tests use it to move the clock).
     pub state: AppState,
+    /// The face engine, to say at start-up whether it serves.
+    face: Arc<FaceService>,
+    /// The application it serves, for callers that drive it in process.
+    router: Router,
     /// The CA certificate clients should trust, in `auto` TLS mode.
     pub ca_cert: Option<PathBuf>,
     /// Renews the generated certificate, in `auto` TLS mode.
@@ -63,6 +72,16 @@ impl Running {
         }
     }
 
+    /// The application this node serves, to drive in process (the `http_api` fuzzer does).
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// Why this node's face engine does not serve, if it does not.
+    pub fn face_unavailable_reason(&self) -> Option<&str> {
+        self.face.unavailable_reason()
+    }
+
     /// The base URL clients use.
     pub fn base_url(&self) -> String {
         let scheme = if self.ca_cert.is_some() || self.state.config.tls != TlsMode::Off {
@@ -98,7 +117,7 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
     )
     .await
     .map_err(|e| StartError(format!("cannot load the signing keys: {e}")))?;
-    let face = FaceService::start(&config.face).await;
+    let face = Arc::new(FaceService::start(&config.face).await);
     let state = AppState::new(Inner {
         audit: AuditWriter::start(store.clone()),
         store,
@@ -106,22 +125,34 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
         clock,
         auth_failures: AuthFailures::new(config.auth_failure_limit, config.auth_failure_window),
         admin_key,
-        metrics: metrics_setup::handle(),
-        face,
-        chat: crate::chat_events::ChatHub::new(crate::chat_events::StreamLimits {
-            streams_per_identity: config.max_event_streams_per_identity,
-            replays_per_minute: config.max_event_replays_per_minute,
-        }),
-        denials: crate::flood::Denials::new(config.refusal_aggregation, config.max_refusals_per_minute),
-        typing: crate::flood::Typing::new(config.max_typing_per_minute),
+        metrics: metrics::handle(),
+        denials: Denials::new(config.refusal_aggregation, config.max_refusals_per_minute),
+        typing: Typing::new(config.max_typing_per_minute),
         config: config.clone(),
     });
+    let chat = ChatState {
+        app: state.clone(),
+        hub: Arc::new(ChatHub::new(StreamLimits {
+            streams_per_identity: config.max_event_streams_per_identity,
+            replays_per_minute: config.max_event_replays_per_minute,
+        })),
+    };
     let maintenance = tokio::spawn(maintain(state.clone()));
-    let chat_events = tokio::spawn(crate::chat_events::tail(state.clone()));
-    let denials = tokio::spawn(crate::flood::flush_denials(state.clone()));
+    let chat_events = tokio::spawn(chat::tail(state.clone(), chat.hub.clone()));
+    let denials = tokio::spawn(flush_denials(state.clone()));
+    let router = app(
+        &state,
+        Areas {
+            chat,
+            face: FaceState {
+                app: state.clone(),
+                engine: face.clone(),
+            },
+        },
+    );
 
     let handle = Handle::new();
-    let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let service = router.clone().into_make_service_with_connect_info::<SocketAddr>();
     let io = |e: std::io::Error| StartError(format!("listener: {e}"));
     let caps = ConnectionCaps::new(config.max_connections_per_address, config.max_connections);
     let (task, ca_cert, renewal) = match &config.tls {
@@ -178,6 +209,8 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
     Ok(Running {
         addr,
         state,
+        face,
+        router,
         ca_cert,
         renewal,
         handle,
@@ -186,6 +219,20 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
         chat_events,
         denials,
     })
+}
+
+/// Writes the repeats of closed windows every few seconds, until the node stops.
+async fn flush_denials(state: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        for event in state.denials.closed(false) {
+            if let Err(e) = state.audit.record(event).await {
+                tracing::warn!(error = %e, "writing folded refusals failed");
+            }
+        }
+    }
 }
 
 /// The generated TLS material of `auto` mode and what it is made for.
@@ -232,7 +279,11 @@ impl LocalTls {
                             "the local CA was issued anew because {why}: clients must trust the new CA certificate"
                         );
                     }
-                    tracing::info!(not_after = %issued.not_after, "the TLS certificate was renewed");
+                    if issued.renewed {
+                        tracing::info!(not_after = %issued.not_after, "the TLS certificate was renewed");
+                    } else {
+                        tracing::debug!(not_after = %issued.not_after, "the TLS certificate is still current");
+                    }
                     due = issued.renew_at;
                 }
                 Err(e) => {
@@ -342,7 +393,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         "tessera: database {}",
         tessera_store::redact_url(&running.state.config.database_url)
     );
-    match running.state.face.unavailable_reason() {
+    match running.face.unavailable_reason() {
         None => eprintln!(
             "tessera: face engine ready (models in {})",
             running.state.config.face.models_dir.display()

@@ -17,20 +17,39 @@
 //! | GET | `/admin/audit/checkpoints?after=&limit=` | the signed checkpoints of the audit chain's head, to anchor elsewhere |
 //! | GET | `/admin/keys`, POST `/admin/keys/rotate` | signing keys; rotation |
 
-use crate::auth::{Admin, access_key_aad};
-use crate::error::{ApiError, ApiQuery};
-use crate::routes::new_secret;
-use crate::state::AppState;
+use crate::http::audit_page::audit_page;
+use crate::http::auth::{Admin, access_key_aad};
+use crate::http::error::ApiError;
+use crate::http::extract::ApiQuery;
+use crate::platform::secrets::new_secret;
+use crate::platform::state::AppState;
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use tessera_core::audit::{Event, Outcome, action};
+use tessera_core::audit::{Outcome, action};
 use tessera_core::secret::KeyHash;
 use tessera_core::{
     Account, AccountKind, FlagSet, IsvGrant, KeyGenerations, KeySlot, ResourceId, Timestamp, policy,
 };
 use tessera_store::{AccountChange, AuditQuery, NewKey};
+
+/// The operator's routes over `state`.
+pub(crate) fn routes(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/admin/subscriptions/{*rest}",
+            get(account_route).put(account_route).post(account_route),
+        )
+        .route("/admin/accounts", get(list_accounts))
+        .route("/admin/audit", get(audit))
+        .route("/admin/audit/checkpoints", get(audit_checkpoints))
+        .route("/admin/keys", get(keys))
+        .route("/admin/keys/rotate", post(rotate_keys))
+        .with_state(state)
+}
 
 const ADMIN: &str = "admin";
 
@@ -268,7 +287,7 @@ fn new_key(state: &AppState, account: &Account, slot: KeySlot) -> Result<(String
 }
 
 /// The ACS connection string for a Communication account's key: its own endpoint
-/// ([`crate::config::Config::acs_endpoint`]) and the key.
+/// ([`crate::platform::config::Config::acs_endpoint`]) and the key.
 fn connection_string(state: &AppState, account: &Account, key: &str) -> String {
     let endpoint = state
         .config
@@ -438,30 +457,6 @@ pub async fn audit(
     Ok(axum::Json(audit_page(&state, &query).await?).into_response())
 }
 
-/// One page of audit events with the cursor of the next.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditPage {
-    value: Vec<Event>,
-    next_after: Option<i64>,
-}
-
-/// Runs an audit query.
-pub async fn audit_page(state: &AppState, query: &AuditQuery) -> Result<AuditPage, ApiError> {
-    let limit = query.limit.clamp(1, tessera_store::MAX_AUDIT_PAGE);
-    let value = state
-        .store
-        .audit_events(&AuditQuery {
-            limit,
-            ..query.clone()
-        })
-        .await?;
-    let next_after = (value.len() == limit as usize)
-        .then(|| value.last().map(|e| e.seq))
-        .flatten();
-    Ok(AuditPage { value, next_after })
-}
-
 /// `GET /admin/keys`: published signing keys (public halves and states).
 pub async fn keys(State(state): State<AppState>, _: Admin) -> Result<Response, ApiError> {
     let stored = state.store.signing_keys().await?;
@@ -484,7 +479,7 @@ pub async fn keys(State(state): State<AppState>, _: Admin) -> Result<Response, A
 pub async fn rotate_keys(State(state): State<AppState>, _: Admin) -> Result<Response, ApiError> {
     let now = state.clock.now();
     let rotation = state.keys.rotate(now).await.map_err(|e| match e {
-        crate::keyring::KeysError::Store(s) => ApiError::from(s),
+        crate::platform::keyring::KeysError::Store(s) => ApiError::from(s),
         other => ApiError::internal(&other),
     })?;
     let details = serde_json::json!({

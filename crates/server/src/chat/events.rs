@@ -5,15 +5,15 @@
 //! the change ([`ChatHub::changed`]); it turns each event into what a subscriber receives (the message as the
 //! REST API shows it, a receipt, a typing notice, a deletion) with as recipients the participants it reaches by
 //! core's one visibility rule (present when it happened, the message inside their window; nothing of a deleted
-//! thread but its deletion), and broadcasts it in process. A subscriber ([`crate::routes::chat_stream::events`]) keeps the deliveries addressed
+//! thread but its deletion), and broadcasts it in process. A subscriber ([`crate::chat::stream::events`]) keeps the deliveries addressed
 //! to its identity; one that resumes is given what it missed by [`replay`].
 //!
 //! PostgreSQL may make a `seq` visible after a higher one (transactions commit out of order), so the tail keeps a
 //! floor below which every `seq` was seen, re-reads above it, skips what it already delivered, and gives up on a
 //! gap after [`GAP_PATIENCE`] (a rolled-back transaction leaves one for good).
 
-use crate::routes::chat::{identifier, message_view};
-use crate::state::AppState;
+use crate::chat::views::{identifier, message_view};
+use crate::platform::state::AppState;
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -203,7 +203,7 @@ impl Seen {
 }
 
 /// Tails the log from its current end, delivering every new event, until the node stops; purges old events.
-pub async fn tail(state: AppState) {
+pub(crate) async fn tail(state: AppState, hub: Arc<ChatHub>) {
     let mut seen = Seen::default();
     loop {
         match state.store.last_chat_event().await {
@@ -222,8 +222,8 @@ pub async fn tail(state: AppState) {
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = poll.tick() => deliver_logged(&state, &mut seen).await,
-            () = state.chat.wake.notified() => deliver_logged(&state, &mut seen).await,
+            _ = poll.tick() => deliver_logged(&state, &hub, &mut seen).await,
+            () = hub.wake.notified() => deliver_logged(&state, &hub, &mut seen).await,
             _ = purge.tick() => {
                 let before = Timestamp::from_millis(
                     state.clock.now().millis() - i64::try_from(KEEP_EVENTS.as_millis()).unwrap_or(i64::MAX),
@@ -236,21 +236,21 @@ pub async fn tail(state: AppState) {
     }
 }
 
-async fn deliver_logged(state: &AppState, seen: &mut Seen) {
-    if let Err(e) = deliver_new(state, seen).await {
+async fn deliver_logged(state: &AppState, hub: &ChatHub, seen: &mut Seen) {
+    if let Err(e) = deliver_new(state, hub, seen).await {
         tracing::warn!(error = %e, "delivering chat events failed; retrying");
     }
 }
 
-async fn deliver_new(state: &AppState, seen: &mut Seen) -> tessera_store::Result<()> {
+async fn deliver_new(state: &AppState, hub: &ChatHub, seen: &mut Seen) -> tessera_store::Result<()> {
     let events = state.store.chat_events_after(seen.floor, BATCH).await?;
     let mut audiences = Audiences::default();
     for event in events {
         if seen.first_time(event.seq)
-            && state.chat.sender.receiver_count() > 0
+            && hub.sender.receiver_count() > 0
             && let Some(delivery) = delivery(state, &event, &mut audiences).await?
         {
-            let _ = state.chat.sender.send(Arc::new(delivery));
+            let _ = hub.sender.send(Arc::new(delivery));
         }
     }
     seen.advance(Instant::now());

@@ -12,10 +12,15 @@
 //! request, then a relative `nextLink` carrying `continuationToken` (digits, dots and hex only, so it survives the
 //! SDK's re-quoting) and `maxPageSize`.
 
-use crate::body;
-use crate::error::{ApiError, ApiJson, ApiQuery};
-use crate::state::AppState;
-use crate::user_token::UserToken;
+use crate::chat::events::ChatHub;
+use crate::chat::state::ChatState;
+use crate::chat::views::{identifier, message_view, participant_view, thread_properties, time};
+use crate::http::body;
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::user_token::UserToken;
+use crate::platform::state::AppState;
+use axum::extract::FromRef;
 use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -26,6 +31,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use tessera_core::Timestamp;
 use tessera_core::audit::action;
 use tessera_core::chat::{
@@ -45,14 +51,14 @@ const MAX_PAGE: u32 = 200;
 const MAX_CHAT_BODY_BYTES: usize = 8 * MAX_CONTENT_BYTES;
 
 /// The chat routes; a successful change wakes this node's event tail (see [`wake_tail`]).
-pub fn routes(state: &AppState) -> Router<AppState> {
+pub(crate) fn routes(state: &ChatState) -> Router<ChatState> {
     let t = "/chat/threads/{thread}";
     // ACS action segments start with `:` (`participants/:add`).
     Router::new()
         .without_v07_checks()
         .route("/chat/threads", post(create_thread).get(list_threads))
         .route("/chat/direct", post(direct_message))
-        .route("/chat/events", get(super::chat_stream::events))
+        .route("/chat/events", get(crate::chat::stream::events))
         .route(t, get(get_thread).patch(update_topic).delete(delete_thread))
         .route(&format!("{t}/messages"), post(send_message).get(list_messages))
         .route(
@@ -73,11 +79,11 @@ pub fn routes(state: &AppState) -> Router<AppState> {
 
 /// After a successful change (any chat request but a read), wakes this node's tail of the chat event log, so that
 /// the change's event goes out at once rather than at the tail's next poll.
-async fn wake_tail(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn wake_tail(State(hub): State<Arc<ChatHub>>, request: Request, next: Next) -> Response {
     let reads = request.method() == Method::GET;
     let response = next.run(request).await;
     if !reads && response.status().is_success() {
-        state.chat.changed();
+        hub.changed();
     }
     response
 }
@@ -106,10 +112,14 @@ impl Chat {
     }
 }
 
-impl FromRequestParts<AppState> for Chat {
+impl<S: Send + Sync> FromRequestParts<S> for Chat
+where
+    AppState: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let state = &AppState::from_ref(state);
         let query = axum::extract::Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
             .map_err(|e| ApiError::bad_request("InvalidQuery", e.body_text()))?;
         let api_version = match query.get("api-version") {
@@ -129,7 +139,7 @@ impl FromRequestParts<AppState> for Chat {
                 )
             })?,
         };
-        let token = UserToken::from_request_parts(parts, state).await?;
+        let token = <UserToken as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;
         Ok(Self { token, api_version })
     }
 }
@@ -178,11 +188,6 @@ impl Chat {
     }
 }
 
-/// An identity as ACS answers one: `kind`, `rawId` and `communicationUser.id`, the two ids equal.
-pub(crate) fn identifier(id: &IdentityId) -> Value {
-    json!({"kind": "communicationUser", "rawId": id.as_str(), "communicationUser": {"id": id.as_str()}})
-}
-
 /// The raw id an identifier model names (`rawId`, else `communicationUser.id`; both must agree).
 fn raw_id_of(model: &Value) -> Result<String, ApiError> {
     let raw = model["rawId"].as_str();
@@ -198,72 +203,6 @@ fn raw_id_of(model: &Value) -> Result<String, ApiError> {
             "an identifier needs rawId or communicationUser.id",
         )),
     }
-}
-
-fn time(t: Timestamp) -> Value {
-    t.to_rfc3339().into()
-}
-
-fn participant_view(p: &Participant) -> Value {
-    let mut v = json!({"communicationIdentifier": identifier(&p.identity)});
-    if let Some(name) = &p.display_name {
-        v["displayName"] = name.clone().into();
-    }
-    if let Some(from) = p.share_history_from {
-        v["shareHistoryTime"] = time(from);
-    }
-    v
-}
-
-fn thread_properties(t: &Thread) -> Value {
-    json!({
-        "id": t.id.as_str(),
-        "topic": t.topic,
-        "createdOn": time(t.created_at),
-        "createdByCommunicationIdentifier": identifier(&t.created_by),
-    })
-}
-
-/// A message as the REST API and the event stream show it.
-pub(crate) fn message_view(m: &Message) -> Value {
-    let body = &m.body;
-    let mut content = json!({});
-    if let Some(text) = &body.content.message {
-        content["message"] = text.clone().into();
-    }
-    if let Some(topic) = &body.content.topic {
-        content["topic"] = topic.clone().into();
-    }
-    if !body.content.participants.is_empty() {
-        content["participants"] = body.content.participants.iter().map(participant_view).collect();
-    }
-    if let Some(initiator) = &body.content.initiator {
-        content["initiatorCommunicationIdentifier"] = identifier(initiator);
-    }
-    let mut v = json!({
-        "id": m.id.to_string(),
-        "type": body.kind.as_str(),
-        "sequenceId": m.sequence_id.to_string(),
-        "version": m.version.to_string(),
-        "content": content,
-        "createdOn": time(m.created_at),
-    });
-    if let Some(sender) = &body.sender {
-        v["senderCommunicationIdentifier"] = identifier(sender);
-    }
-    if let Some(name) = &body.sender_display_name {
-        v["senderDisplayName"] = name.clone().into();
-    }
-    if !body.metadata.is_empty() {
-        v["metadata"] = json!(body.metadata);
-    }
-    if let Some(at) = m.edited_at {
-        v["editedOn"] = time(at);
-    }
-    if let Some(at) = m.deleted_at {
-        v["deletedOn"] = time(at);
-    }
-    v
 }
 
 /// A participant as sent (`{"communicationIdentifier", "displayName"?, "shareHistoryTime"?}`).

@@ -16,10 +16,10 @@
 //! client reconnects with a fresh token); once it is revoked, its identity deleted, its session ended or its
 //! account disabled, the stream sends `tokenRevoked` (`data` holds the code) and ends.
 
-use crate::chat_events::{Delivery, StreamPlace, StreamRefusal, replay};
-use crate::error::ApiError;
-use crate::state::AppState;
-use crate::user_token::UserToken;
+use crate::chat::events::{ChatHub, Delivery, StreamPlace, StreamRefusal, replay};
+use crate::http::error::ApiError;
+use crate::http::user_token::UserToken;
+use crate::platform::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -83,7 +83,7 @@ impl Subscriber {
                 },
                 () = tokio::time::sleep_until(self.next_check) => {
                     self.next_check += RECHECK;
-                    if let Err(e) = crate::user_token::live(&self.state, self.token.claims.clone()).await {
+                    if let Err(e) = crate::http::user_token::live(&self.state, self.token.claims.clone()).await {
                         self.ended = true;
                         let name = if e.code() == "TokenExpired" { "tokenExpired" } else { "tokenRevoked" };
                         let data = json!({"code": e.code(), "message": e.message()}).to_string();
@@ -96,8 +96,9 @@ impl Subscriber {
 }
 
 /// `GET /chat/events`: see the module's documentation.
-pub async fn events(
+pub(crate) async fn events(
     State(state): State<AppState>,
+    State(hub): State<Arc<ChatHub>>,
     token: UserToken,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
@@ -117,8 +118,7 @@ pub async fn events(
                 })?,
         ),
     };
-    let place = state
-        .chat
+    let place = hub
         .open(&token.identity.id, resume_after.is_some())
         .map_err(|refusal| match refusal {
             StreamRefusal::TooManyStreams => ApiError::new(
@@ -137,7 +137,7 @@ pub async fn events(
             .retry_after(wait),
         })?;
     // Subscribed before the replay is read, so nothing falls between the two.
-    let live = state.chat.subscribe();
+    let live = hub.subscribe();
     let mut backlog = VecDeque::new();
     let mut replayed = HashSet::new();
     if let Some(after) = resume_after {

@@ -7,11 +7,13 @@
 //!   `tessera_core::session`. Every refresh, and every refusal after the token was verified, is audited; a
 //!   spent secret presented again ends the session.
 
-use crate::auth::ClientAddr;
-use crate::error::{ApiError, ApiJson};
-use crate::routes::identities::{TokenView, new_refresh_secret, view};
-use crate::state::AppState;
-use crate::user_token::{self, Grant, UserToken};
+use crate::communication::grant::{self, Grant};
+use crate::communication::identities::{TokenView, new_refresh_secret, view};
+use crate::http::auth::ClientAddr;
+use crate::http::error::ApiError;
+use crate::http::extract::ApiJson;
+use crate::http::user_token::UserToken;
+use crate::platform::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -70,7 +72,10 @@ pub async fn refresh(
     if let Err(e) = &result {
         if e.status() == StatusCode::UNAUTHORIZED {
             // Wrong or spent secrets count against the address and the token, like any failed authentication.
-            if let Ok(attempt) = state.auth_failures.reserve(ip, crate::auth::presented(&headers)) {
+            if let Ok(attempt) = state
+                .auth_failures
+                .reserve(ip, crate::http::auth::presented(&headers))
+            {
                 let _ = attempt.failed();
             }
         }
@@ -84,7 +89,8 @@ pub async fn refresh(
                 &token.actor(),
                 action::USER_TOKEN_REFRESH,
                 token.identity.id.as_str(),
-                e,
+                e.code(),
+                e.status(),
             )
             .details(details)
             .record()
@@ -154,7 +160,7 @@ async fn refresh_session(
         actor: token.actor.as_ref(),
         session: Some(sid),
     };
-    let (jwt, fresh) = user_token::mint(state, grant, now)?;
+    let (jwt, fresh) = grant::mint(state, grant, now)?;
     let mut details = json!({
         "sid": sid,
         "generation": generation + 1,

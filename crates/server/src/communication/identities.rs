@@ -15,11 +15,12 @@
 //! Every creation, issuance, revocation and deletion, and every refusal of one, is in the audit chain before the
 //! answer leaves. An identity of another account is answered as if it did not exist.
 
-use crate::error::{ApiError, ApiQuery, NotFoundAs};
-use crate::routes::new_secret;
-use crate::state::AppState;
-use crate::trusted::TrustedService;
-use crate::user_token::{self, Grant};
+use crate::communication::grant::{self, Grant};
+use crate::communication::trusted::TrustedService;
+use crate::http::error::{ApiError, NotFoundAs};
+use crate::http::extract::ApiQuery;
+use crate::platform::secrets::new_secret;
+use crate::platform::state::AppState;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -229,7 +230,7 @@ async fn live(state: &AppState, account: &Account, id: &IdentityId) -> Result<Id
 /// Runs a state-changing operation; a refusal is audited under the caller before it is answered.
 async fn audited(
     state: &AppState,
-    service: &crate::auth::Caller,
+    service: &crate::http::auth::Caller,
     act: &str,
     subject: &str,
     result: Result<Response, ApiError>,
@@ -237,7 +238,10 @@ async fn audited(
     if let Err(e) = &result
         && e.status() != StatusCode::INTERNAL_SERVER_ERROR
     {
-        state.refusal(&service.actor(), act, subject, e).record().await?;
+        state
+            .refusal(&service.actor(), act, subject, e.code(), e.status())
+            .record()
+            .await?;
     }
     result
 }
@@ -261,7 +265,7 @@ async fn acting(
 /// session if asked, and audits it.
 async fn issue_to(
     state: &AppState,
-    service: &crate::auth::Caller,
+    service: &crate::http::auth::Caller,
     id: &IdentityId,
     request: &TokenRequest,
     actor: Option<&Identity>,
@@ -309,7 +313,7 @@ async fn issue_to(
         actor,
         session: session.as_ref().map(|s| s.id.as_str()),
     };
-    let (token, claims) = user_token::mint(state, grant, now)?;
+    let (token, claims) = grant::mint(state, grant, now)?;
     let mut details = json!({"jti": claims.jti, "scopes": claims.scp, "exp": claims.exp});
     if let Some(actor) = &claims.act {
         details["actor"] = actor.sub.as_str().into();
@@ -334,7 +338,7 @@ async fn issue_to(
 /// Creates an identity, audited. `IdentityAlreadyExists` if its name is taken.
 async fn create_identity(
     state: &AppState,
-    service: &crate::auth::Caller,
+    service: &crate::http::auth::Caller,
     name: Option<IdentityName>,
     kind: IdentityKind,
 ) -> Result<Identity, ApiError> {

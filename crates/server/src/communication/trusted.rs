@@ -11,10 +11,10 @@
 //! account (unsealed from the store on every request, so that a regenerated key stops working on every node at
 //! once). The cost grows with the number of Communication accounts, which a self-hosted deployment keeps small.
 
-use crate::auth::{self, Caller, Credential, access_key_aad};
-use crate::body;
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::http::auth::{self, Caller, Credential, access_key_aad};
+use crate::http::body;
+use crate::http::error::ApiError;
+use crate::platform::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::request::Parts;
@@ -102,7 +102,7 @@ async fn by_signature(parts: &Parts, body: &[u8], state: &AppState) -> Result<Ca
             .path_and_query()
             .map_or_else(|| parts.uri.path(), |p| p.as_str()),
         host,
-        tls: state.config.tls != crate::config::TlsMode::Off,
+        tls: state.config.tls != crate::platform::config::TlsMode::Off,
         date: text("x-ms-date"),
         content_sha256: text("x-ms-content-sha256"),
         authorization: text("authorization"),

@@ -13,8 +13,8 @@
 //!   (generation, removals): when another node trains the group or removes a face, the state read with the group
 //!   differs and the index is rebuilt. Nothing is lost on restart: the first identification rebuilds it.
 
-use crate::config::{FaceBackendName, FaceConfig};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::platform::config::{FaceBackendName, FaceConfig};
 use axum::http::StatusCode;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,7 @@
 //! STS token: large person groups, their persons, the persons' enrolled faces, and training. Everything belongs
 //! to the calling account; another account's group of the same id is a different group, and its persons are never
 //! visible. None of it is gated (see `tessera_core::face`): it returns no identity decision. Detection and
-//! recognition are in [`super::face_recognition`].
+//! recognition are in `super::recognition`.
 //!
 //! Success codes are the SDK's strict ones: create, update and delete answer 200 with an empty body, train 202.
 //! Errors use Azure's Face codes (`LargePersonGroupNotFound`, `LargePersonGroupExists`, `PersonNotFound`,
@@ -13,32 +13,37 @@
 //! are the ones identification searches, see `tessera_core::face::Training`) and builds this node's index before
 //! it answers 202, so the status is `succeeded` at once.
 
-use crate::auth::Caller;
-use crate::body;
-use crate::error::{ApiError, ApiJson, ApiQuery, NotFoundAs};
-use crate::routes::face_recognition::{self, ImageBody, TargetFace};
-use crate::state::AppState;
-use axum::extract::{FromRequestParts, Path, State};
+use crate::face::common::{
+    FaceCaller, audit, bad_argument, existing_group, face_not_found, group_id, group_not_found, person_id,
+    person_not_found, top,
+};
+use crate::face::engine::FaceService;
+use crate::face::image::{self, ImageBody, TargetFace};
+use crate::face::state::FaceState;
+use crate::http::auth::Caller;
+use crate::http::body;
+use crate::http::error::{ApiError, NotFoundAs};
+use crate::http::extract::{ApiJson, ApiQuery};
+use crate::platform::state::AppState;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::sync::Arc;
+use tessera_core::Timestamp;
 use tessera_core::audit::action;
-use tessera_core::face::{self, GroupId, LargePersonGroup, PersistedFace, Person, Training};
-use tessera_core::{AccountKind, Timestamp};
+use tessera_core::face::{self, LargePersonGroup, PersistedFace, Person, Training};
 use tessera_store::StoreError;
 use uuid::Uuid;
 
-/// Largest page of a listing (`top`), as Azure.
-const MAX_TOP: u32 = 1000;
 /// Longest `userData` of an enrolled face, characters (Azure's limit).
 const MAX_FACE_USER_DATA_CHARS: usize = 1024;
 
 /// The Face routes.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<FaceState> {
     Router::new()
         .route("/face/v1.0/largepersongroups", get(list_groups))
         .route(
@@ -58,7 +63,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/face/v1.0/largepersongroups/{group}/persons/{person}/persistedfaces",
-            post(add_face).layer(body::Limit::max(face_recognition::MAX_IMAGE_BYTES)),
+            post(add_face).layer(body::Limit::max(image::MAX_IMAGE_BYTES)),
         )
         .route(
             "/face/v1.0/largepersongroups/{group}/persons/{person}/persistedfaces/{face}",
@@ -69,69 +74,6 @@ pub fn routes() -> Router<AppState> {
             "/face/v1.0/largepersongroups/{group}/training",
             get(training_status),
         )
-}
-
-/// An authenticated, enabled Face account.
-pub struct FaceCaller(pub Caller);
-
-impl FromRequestParts<AppState> for FaceCaller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let caller = Caller::from_request_parts(parts, state).await?;
-        ensure_face_account(&caller)?;
-        Ok(Self(caller))
-    }
-}
-
-/// Refuses callers that are not Face accounts (403 `NotAFaceAccount`).
-pub fn ensure_face_account(caller: &Caller) -> Result<(), ApiError> {
-    if caller.account.kind() == AccountKind::Face {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "NotAFaceAccount",
-            "the Face API belongs to Face accounts (…/providers/Microsoft.CognitiveServices/accounts/…)",
-        ))
-    }
-}
-
-/// 404 `LargePersonGroupNotFound`.
-pub fn group_not_found() -> ApiError {
-    ApiError::not_found("LargePersonGroupNotFound", "Large person group is not found.")
-}
-
-/// 404 `PersonNotFound`.
-pub fn person_not_found() -> ApiError {
-    ApiError::not_found("PersonNotFound", "Person is not found.")
-}
-
-fn face_not_found() -> ApiError {
-    ApiError::not_found("PersistedFaceNotFound", "Persisted face is not found.")
-}
-
-/// A group id from a path or body (400 `BadArgument` if malformed).
-pub fn group_id(raw: &str) -> Result<GroupId, ApiError> {
-    GroupId::parse(raw).map_err(|e| ApiError::bad_request("BadArgument", e.to_string()))
-}
-
-/// A person id from a path or body (404 `PersonNotFound` if it cannot be one).
-pub fn person_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::try_parse(raw).map_err(|_| person_not_found())
-}
-
-/// 400 `BadArgument` for a domain refusal.
-pub fn bad_argument(e: tessera_core::DomainError) -> ApiError {
-    ApiError::bad_request("BadArgument", e.to_string())
-}
-
-/// Records a management change.
-pub async fn audit(state: &AppState, caller: &Caller, act: &str, subject: String) -> Result<(), ApiError> {
-    state
-        .event(&caller.actor(), act, &subject)
-        .record()
-        .await
-        .map(drop)
 }
 
 fn group_view(group: &LargePersonGroup, with_model: bool) -> Value {
@@ -158,14 +100,14 @@ fn person_view(person: &Person) -> Value {
 /// Body of a group creation.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CreateGroupBody {
+pub(crate) struct CreateGroupBody {
     pub(crate) name: String,
     pub(crate) user_data: Option<String>,
     pub(crate) recognition_model: Option<String>,
 }
 
 /// A checked creation body: name, user data and recognition model (default `recognition_01`).
-pub struct CheckedCreation {
+pub(crate) struct CheckedCreation {
     /// Name.
     pub name: String,
     /// User data.
@@ -191,7 +133,7 @@ impl CreateGroupBody {
 }
 
 /// `PUT /largepersongroups/{id}`: 200, empty.
-pub async fn create_group(
+pub(crate) async fn create_group(
     State(state): State<AppState>,
     FaceCaller(caller): FaceCaller,
     Path(raw): Path<String>,
@@ -229,7 +171,7 @@ pub async fn create_group(
 /// Query of reads that may echo the recognition model.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ReadQuery {
+pub(crate) struct ReadQuery {
     #[serde(default)]
     pub(crate) return_recognition_model: bool,
     pub(crate) start: Option<String>,
@@ -237,7 +179,7 @@ pub struct ReadQuery {
 }
 
 /// `GET /largepersongroups/{id}`.
-pub async fn read_group(
+pub(crate) async fn read_group(
     State(state): State<AppState>,
     FaceCaller(caller): FaceCaller,
     Path(raw): Path<String>,
@@ -248,7 +190,7 @@ pub async fn read_group(
 }
 
 /// `GET /largepersongroups?start=&top=`: groups by id, after `start`.
-pub async fn list_groups(
+pub(crate) async fn list_groups(
     State(state): State<AppState>,
     FaceCaller(caller): FaceCaller,
     ApiQuery(query): ApiQuery<ReadQuery>,
@@ -265,28 +207,16 @@ pub async fn list_groups(
     Ok(Json(view).into_response())
 }
 
-/// The page size of a listing: `top` (1 to 1000), 1000 by default.
-pub fn top(top: Option<u32>) -> Result<u32, ApiError> {
-    match top {
-        None => Ok(MAX_TOP),
-        Some(n @ 1..=MAX_TOP) => Ok(n),
-        Some(_) => Err(ApiError::bad_request(
-            "BadArgument",
-            format!("top must be from 1 to {MAX_TOP}"),
-        )),
-    }
-}
-
 /// Body of an update: each field replaces the stored one when present.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct UpdateBody {
+pub(crate) struct UpdateBody {
     pub(crate) name: Option<String>,
     pub(crate) user_data: Option<String>,
 }
 
 /// `PATCH /largepersongroups/{id}`: 200, empty.
-pub async fn update_group(
+pub(crate) async fn update_group(
     State(state): State<AppState>,
     FaceCaller(caller): FaceCaller,
     Path(raw): Path<String>,
@@ -307,7 +237,7 @@ pub async fn update_group(
 }
 
 /// `DELETE /largepersongroups/{id}`: 200, empty; its persons go with it.
-pub async fn delete_group(
+pub(crate) async fn delete_group(
     State(state): State<AppState>,
     FaceCaller(caller): FaceCaller,
     Path(raw): Path<String>,
@@ -325,13 +255,13 @@ pub async fn delete_group(
 /// Body of a person creation.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CreatePersonBody {
+pub(crate) struct CreatePersonBody {
     name: String,
     user_data: Option<String>,
 }
 
 /// `POST /largepersongroups/{id}/persons`: 200 `{"personId"}`.
-pub async fn create_person(
+pub(crate) async fn create_person(
     State(state): State<AppState>,
     FaceCaller(caller): FaceCaller,
     Path(raw): Path<String>,
@@ -363,19 +293,6 @@ pub async fn create_person(
     Ok(Json(json!({"personId": person.id})).into_response())
 }
 
-/// The group of a route, if it exists for the caller.
-pub async fn existing_group(
-    state: &AppState,
-    caller: &Caller,
-    raw: &str,
-) -> Result<LargePersonGroup, ApiError> {
-    state
-        .store
-        .group(caller.account.id, &group_id(raw)?)
-        .await?
-        .ok_or_else(group_not_found)
-}
-
 /// The person of a route, if it exists in that group of the caller's.
 async fn existing_person(
     state: &AppState,
@@ -392,7 +309,7 @@ async fn existing_person(
 }
 
 /// `GET /largepersongroups/{id}/persons?start=&top=`.
-pub async fn list_persons(
+pub(crate) async fn list_persons(
     State(state): State<AppState>,
     FaceCaller(caller): FaceCaller,
     Path(raw): Path<String>,
@@ -414,7 +331,7 @@ pub async fn list_persons(
 }
 
 /// `GET /largepersongroups/{id}/persons/{personId}`.
-pub async fn read_person(
+pub(crate) async fn read_person(
     State(state): State<AppState>,
     FaceCaller(caller): FaceCaller,
     Path((raw_group, raw_person)): Path<(String, String)>,
@@ -424,7 +341,7 @@ pub async fn read_person(
 }
 
 /// `PATCH /largepersongroups/{id}/persons/{personId}`: 200, empty.
-pub async fn update_person(
+pub(crate) async fn update_person(
     State(state): State<AppState>,
     FaceCaller(caller): FaceCaller,
     Path((raw_group, raw_person)): Path<(String, String)>,
@@ -451,7 +368,7 @@ pub async fn update_person(
 }
 
 /// `DELETE /largepersongroups/{id}/persons/{personId}`: 200, empty.
-pub async fn delete_person(
+pub(crate) async fn delete_person(
     State(state): State<AppState>,
     FaceCaller(caller): FaceCaller,
     Path((raw_group, raw_person)): Path<(String, String)>,
@@ -476,7 +393,7 @@ pub async fn delete_person(
 /// Query of an enrolment.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AddFaceQuery {
+pub(crate) struct AddFaceQuery {
     pub(crate) user_data: Option<String>,
     pub(crate) target_face: Option<String>,
     pub(crate) detection_model: Option<String>,
@@ -484,15 +401,16 @@ pub struct AddFaceQuery {
 
 /// `POST …/persons/{personId}/persistedfaces?userData=&targetFace=l,t,w,h&detectionModel=`: 200
 /// `{"persistedFaceId"}`. The image must show exactly one face, or `targetFace` must point at one.
-pub async fn add_face(
+pub(crate) async fn add_face(
     State(state): State<AppState>,
+    State(engine): State<Arc<FaceService>>,
     FaceCaller(caller): FaceCaller,
     Path((raw_group, raw_person)): Path<(String, String)>,
     ApiQuery(query): ApiQuery<AddFaceQuery>,
     ImageBody(image): ImageBody,
 ) -> Result<Response, ApiError> {
     let person = existing_person(&state, &caller, &raw_group, &raw_person).await?;
-    let template = query.template(&state, image).await?;
+    let template = query.template(&engine, image).await?;
     let enrolled = PersistedFace {
         id: Uuid::new_v4(),
         account: caller.account.id,
@@ -519,8 +437,12 @@ pub async fn add_face(
 
 impl AddFaceQuery {
     /// Checks the query, then finds the face to add in `image` and returns its template.
-    pub async fn template(&self, state: &AppState, image: axum::body::Bytes) -> Result<Vec<f32>, ApiError> {
-        face_recognition::check_detection_model(self.detection_model.as_deref())?;
+    pub(crate) async fn template(
+        &self,
+        engine: &FaceService,
+        image: axum::body::Bytes,
+    ) -> Result<Vec<f32>, ApiError> {
+        image::check_detection_model(self.detection_model.as_deref())?;
         if self
             .user_data
             .as_ref()
@@ -532,12 +454,12 @@ impl AddFaceQuery {
             ));
         }
         let target = self.target_face.as_deref().map(TargetFace::parse).transpose()?;
-        face_recognition::enrolment_template(state, image, target).await
+        image::enrolment_template(engine, image, target).await
     }
 }
 
 /// `GET …/persons/{personId}/persistedfaces/{persistedFaceId}`: `{"persistedFaceId","userData"}`.
-pub async fn read_face(
+pub(crate) async fn read_face(
     State(state): State<AppState>,
     FaceCaller(caller): FaceCaller,
     Path((raw_group, raw_person, raw_face)): Path<(String, String, String)>,
@@ -554,7 +476,7 @@ pub async fn read_face(
 
 /// `DELETE …/persons/{personId}/persistedfaces/{persistedFaceId}`: 200, empty. The face leaves identification at
 /// once (the group's index is stale from then on).
-pub async fn delete_face(
+pub(crate) async fn delete_face(
     State(state): State<AppState>,
     FaceCaller(caller): FaceCaller,
     Path((raw_group, raw_person, raw_face)): Path<(String, String, String)>,
@@ -577,8 +499,9 @@ pub async fn delete_face(
 }
 
 /// `POST /largepersongroups/{id}/train`: 202, empty, once the new training's index is built on this node.
-pub async fn train(
+pub(crate) async fn train(
     State(state): State<AppState>,
+    State(engine): State<Arc<FaceService>>,
     FaceCaller(caller): FaceCaller,
     Path(raw): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -588,7 +511,7 @@ pub async fn train(
         .train_group(caller.account.id, &group.id, state.clock.now())
         .await
         .not_found_as(group_not_found)?;
-    state.face.index(state.store.as_ref(), &group).await?;
+    engine.index(state.store.as_ref(), &group).await?;
     audit(
         &state,
         &caller,
@@ -600,7 +523,7 @@ pub async fn train(
 }
 
 /// `GET /largepersongroups/{id}/training`: `nonstarted` until the first training, then `succeeded`.
-pub async fn training_status(
+pub(crate) async fn training_status(
     State(state): State<AppState>,
     FaceCaller(caller): FaceCaller,
     Path(raw): Path<String>,
@@ -610,7 +533,7 @@ pub async fn training_status(
 }
 
 /// A training status: `nonstarted` until the first training, then `succeeded` (training is synchronous).
-pub fn training_view(created_at: Timestamp, trained_at: Option<Timestamp>) -> Response {
+pub(crate) fn training_view(created_at: Timestamp, trained_at: Option<Timestamp>) -> Response {
     let created = created_at.to_rfc3339();
     let trained = trained_at.map(Timestamp::to_rfc3339);
     Json(json!({

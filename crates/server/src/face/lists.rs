@@ -6,27 +6,31 @@
 //! Training is synchronous and only records that the list was trained (Azure refuses find-similar on a list that
 //! never was); find-similar then searches the list's faces as they are, exactly.
 
-use crate::body;
-use crate::error::{ApiError, ApiJson, ApiQuery, NotFoundAs};
-use crate::routes::face::{
-    AddFaceQuery, CreateGroupBody, FaceCaller, ReadQuery, UpdateBody, audit, bad_argument, group_id, top,
-    training_view,
+use crate::face::common::{
+    FaceCaller, audit, bad_argument, existing_list, face_not_found, group_id, list_not_found, top,
 };
-use crate::routes::face_recognition::{self, ImageBody};
-use crate::state::AppState;
+use crate::face::engine::FaceService;
+use crate::face::groups::{AddFaceQuery, CreateGroupBody, ReadQuery, UpdateBody, training_view};
+use crate::face::image::{self, ImageBody};
+use crate::face::state::FaceState;
+use crate::http::body;
+use crate::http::error::{ApiError, NotFoundAs};
+use crate::http::extract::{ApiJson, ApiQuery};
+use crate::platform::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use tessera_core::audit::action;
 use tessera_core::face::{self, GroupId, LargeFaceList, ListFace};
 use tessera_store::StoreError;
 use uuid::Uuid;
 
 /// The routes.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<FaceState> {
     Router::new()
         .route("/face/v1.0/largefacelists", get(list_lists))
         .route(
@@ -40,7 +44,7 @@ pub fn routes() -> Router<AppState> {
             "/face/v1.0/largefacelists/{list}/persistedfaces",
             get(list_faces)
                 .post(add_face)
-                .layer(body::Limit::max(face_recognition::MAX_IMAGE_BYTES)),
+                .layer(body::Limit::max(image::MAX_IMAGE_BYTES)),
         )
         .route(
             "/face/v1.0/largefacelists/{list}/persistedfaces/{face}",
@@ -48,24 +52,6 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/face/v1.0/largefacelists/{list}/train", post(train))
         .route("/face/v1.0/largefacelists/{list}/training", get(training_status))
-}
-
-/// 404 `LargeFaceListNotFound`.
-pub fn list_not_found() -> ApiError {
-    ApiError::not_found("LargeFaceListNotFound", "Large face list is not found.")
-}
-
-fn face_not_found() -> ApiError {
-    ApiError::not_found("PersistedFaceNotFound", "Persisted face is not found.")
-}
-
-/// The caller's list of a route.
-pub async fn existing_list(state: &AppState, account: Uuid, raw: &str) -> Result<LargeFaceList, ApiError> {
-    state
-        .store
-        .face_list(account, &group_id(raw)?)
-        .await?
-        .ok_or_else(list_not_found)
 }
 
 fn list_view(list: &LargeFaceList, with_model: bool) -> Value {
@@ -81,7 +67,7 @@ fn list_view(list: &LargeFaceList, with_model: bool) -> Value {
 }
 
 /// `PUT /largefacelists/{id}`: 200, empty.
-pub async fn create_list(
+pub(crate) async fn create_list(
     State(state): State<AppState>,
     FaceCaller(caller): FaceCaller,
     Path(raw): Path<String>,
@@ -117,7 +103,7 @@ pub async fn create_list(
 }
 
 /// `GET /largefacelists/{id}`.
-pub async fn read_list(
+pub(crate) async fn read_list(
     State(state): State<AppState>,
     FaceCaller(caller): FaceCaller,
     Path(raw): Path<String>,
@@ -128,7 +114,7 @@ pub async fn read_list(
 }
 
 /// `GET /largefacelists?start=&top=`: lists by id, after `start`.
-pub async fn list_lists(
+pub(crate) async fn list_lists(
     State(state): State<AppState>,
     FaceCaller(caller): FaceCaller,
     ApiQuery(query): ApiQuery<ReadQuery>,
@@ -146,7 +132,7 @@ pub async fn list_lists(
 }
 
 /// `PATCH /largefacelists/{id}`: 200, empty.
-pub async fn update_list(
+pub(crate) async fn update_list(
     State(state): State<AppState>,
     FaceCaller(caller): FaceCaller,
     Path(raw): Path<String>,
@@ -172,7 +158,7 @@ pub async fn update_list(
 }
 
 /// `DELETE /largefacelists/{id}`: 200, empty; its faces go with it.
-pub async fn delete_list(
+pub(crate) async fn delete_list(
     State(state): State<AppState>,
     FaceCaller(caller): FaceCaller,
     Path(raw): Path<String>,
@@ -188,15 +174,16 @@ pub async fn delete_list(
 }
 
 /// `POST /largefacelists/{id}/persistedfaces?userData=&targetFace=&detectionModel=`: 200 `{"persistedFaceId"}`.
-pub async fn add_face(
+pub(crate) async fn add_face(
     State(state): State<AppState>,
+    State(engine): State<Arc<FaceService>>,
     FaceCaller(caller): FaceCaller,
     Path(raw): Path<String>,
     ApiQuery(query): ApiQuery<AddFaceQuery>,
     ImageBody(image): ImageBody,
 ) -> Result<Response, ApiError> {
     let list = existing_list(&state, caller.account.id, &raw).await?;
-    let template = query.template(&state, image).await?;
+    let template = query.template(&engine, image).await?;
     let added = ListFace {
         id: Uuid::new_v4(),
         account: caller.account.id,
@@ -221,7 +208,7 @@ pub async fn add_face(
 }
 
 /// `GET /largefacelists/{id}/persistedfaces?start=&top=`: `[{"persistedFaceId","userData"}]` by id.
-pub async fn list_faces(
+pub(crate) async fn list_faces(
     State(state): State<AppState>,
     FaceCaller(caller): FaceCaller,
     Path(raw): Path<String>,
@@ -247,7 +234,7 @@ pub async fn list_faces(
 }
 
 /// `DELETE /largefacelists/{id}/persistedfaces/{persistedFaceId}`: 200, empty.
-pub async fn delete_face(
+pub(crate) async fn delete_face(
     State(state): State<AppState>,
     FaceCaller(caller): FaceCaller,
     Path((raw, raw_face)): Path<(String, String)>,
@@ -270,7 +257,7 @@ pub async fn delete_face(
 }
 
 /// `POST /largefacelists/{id}/train`: 202, empty.
-pub async fn train(
+pub(crate) async fn train(
     State(state): State<AppState>,
     FaceCaller(caller): FaceCaller,
     Path(raw): Path<String>,
@@ -286,7 +273,7 @@ pub async fn train(
 }
 
 /// `GET /largefacelists/{id}/training`.
-pub async fn training_status(
+pub(crate) async fn training_status(
     State(state): State<AppState>,
     FaceCaller(caller): FaceCaller,
     Path(raw): Path<String>,

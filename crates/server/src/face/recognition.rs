@@ -6,48 +6,44 @@
 //! image URLs. Detection keeps each face's template under a face id for `faceIdTimeToLive` seconds (default and
 //! most 24 h); face ids belong to the account that detected them and are `FaceNotFound` to every other.
 //!
-//! Find-similar searches given face ids, or the faces of a large face list (`super::face_lists`), which the policy
+//! Find-similar searches given face ids, or the faces of a large face list (`super::lists`), which the policy
 //! table gates with `LimitedAccess.HighRisk` as well.
 //!
 //! Every recognition model name is answered by the same network (see `tessera_core::face::RECOGNITION_MODELS`),
 //! but as on Azure a face detected under one name is only compared with faces and groups of the same name.
 
-use crate::body;
-use crate::error::{ApiError, ApiJson, ApiQuery};
-use crate::gate::LimitedAccess;
-use crate::routes::face::{ensure_face_account, existing_group, person_id, person_not_found};
-use crate::routes::face_lists::existing_list;
-use crate::state::AppState;
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request, State};
-use axum::http::{StatusCode, header};
+use crate::face::common::{ensure_face_account, existing_group, existing_list, person_id, person_not_found};
+use crate::face::engine::FaceService;
+use crate::face::image::{ImageBody, MAX_IMAGE_BYTES, MIN_DETECTION_SCORE, check_detection_model};
+use crate::face::state::FaceState;
+use crate::http::body;
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::gate::LimitedAccess;
+use crate::platform::state::AppState;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::sync::Arc;
 use tessera_core::face::{
     self, Detection, FACE_ID_TTL_SECS, FaceOperation, SAME_PERSON_COSINE, confidence, cosine_for_confidence,
 };
 use tessera_face::{DecodedImage, DetectedFace, Embedding, Engine, ImageLimits, Rect};
 use uuid::Uuid;
 
-/// Largest image body, bytes (Azure's limit).
-pub const MAX_IMAGE_BYTES: usize = 6 * 1024 * 1024;
-/// Least detector score of a face that is reported.
-const MIN_DETECTION_SCORE: f32 = 0.7;
 /// Most faces one detection reports (the largest ones), as Azure.
 const MAX_FACES: usize = 100;
 /// Most face ids one identification takes.
 const MAX_IDENTIFY_FACES: usize = 10;
 /// Most candidate face ids of one find-similar, and most candidates returned.
 const MAX_SIMILAR_CANDIDATES: usize = 1000;
-/// Detection models accepted (all served by the same detector).
-const DETECTION_MODELS: [&str; 3] = ["detection_01", "detection_02", "detection_03"];
 
 /// The routes.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<FaceState> {
     Router::new()
         .route(
             "/face/v1.0/detect",
@@ -56,89 +52,6 @@ pub fn routes() -> Router<AppState> {
         .route("/face/v1.0/identify", post(identify))
         .route("/face/v1.0/verify", post(verify))
         .route("/face/v1.0/findsimilars", post(find_similar))
-}
-
-/// An image body: the raw bytes of a JPEG, PNG, BMP or GIF.
-pub struct ImageBody(pub Bytes);
-
-impl<S: Send + Sync> FromRequest<S> for ImageBody {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.trim_start()
-                    .to_ascii_lowercase()
-                    .starts_with("application/json")
-            });
-        if json {
-            return Err(ApiError::bad_request(
-                "InvalidURL",
-                "Tessera does not fetch images from URLs: send the image itself as application/octet-stream",
-            ));
-        }
-        let too_large = |_| {
-            ApiError::bad_request(
-                "InvalidImageSize",
-                format!("the image is larger than {MAX_IMAGE_BYTES} bytes"),
-            )
-        };
-        let bytes = body::read_within(req, too_large, |req| async move {
-            Bytes::from_request(req, state).await.map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    too_large(MAX_IMAGE_BYTES)
-                } else {
-                    ApiError::bad_request("InvalidImage", rejection.body_text())
-                }
-            })
-        })
-        .await?;
-        Ok(Self(bytes))
-    }
-}
-
-/// A `targetFace` query value: `left,top,width,height`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TargetFace(Rect);
-
-impl TargetFace {
-    /// Parses `left,top,width,height` (non-negative integers, non-empty box).
-    pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        let bad = || {
-            ApiError::bad_request(
-                "BadArgument",
-                "targetFace must be left,top,width,height in pixels",
-            )
-        };
-        let values: Vec<u32> = raw
-            .split(',')
-            .map(|v| v.trim().parse().map_err(|_| bad()))
-            .collect::<Result<_, _>>()?;
-        match values[..] {
-            [left, top, width, height] if width > 0 && height > 0 => Ok(Self(Rect {
-                left,
-                top,
-                width,
-                height,
-            })),
-            _ => Err(bad()),
-        }
-    }
-}
-
-/// Checks a `detectionModel` (absent means `detection_01`).
-pub fn check_detection_model(model: Option<&str>) -> Result<(), ApiError> {
-    match model {
-        None => Ok(()),
-        Some(m) if DETECTION_MODELS.contains(&m) => Ok(()),
-        Some(_) => Err(ApiError::bad_request(
-            "BadArgument",
-            format!("detectionModel must be one of {}", DETECTION_MODELS.join(", ")),
-        )),
-    }
 }
 
 /// Checks a `recognitionModel` (absent means `recognition_01`) and returns it.
@@ -174,65 +87,6 @@ fn find_faces(
         .collect()
 }
 
-/// The template of the one face to enrol: the image's only face, or the detected face that best overlaps
-/// `target`. 400 `InvalidImage` when there is none, or more than one without a target.
-pub async fn enrolment_template(
-    state: &AppState,
-    image: Bytes,
-    target: Option<TargetFace>,
-) -> Result<Vec<f32>, ApiError> {
-    let limits = state.face.limits;
-    let chosen = state
-        .face
-        .run(move |engine| {
-            let decoded = DecodedImage::decode(&image, &limits)?;
-            let faces = engine.detect(&decoded, MIN_DETECTION_SCORE)?;
-            let chosen = match target {
-                Some(TargetFace(rect)) => faces
-                    .iter()
-                    .map(|f| (overlap(&f.rect, &rect), f))
-                    .filter(|(iou, _)| *iou >= 0.5)
-                    .max_by(|a, b| a.0.total_cmp(&b.0))
-                    .map(|(_, f)| Ok(*f)),
-                None => match faces.as_slice() {
-                    [] => None,
-                    [one] => Some(Ok(*one)),
-                    _ => Some(Err(())),
-                },
-            };
-            Ok(match chosen {
-                Some(Ok(face)) => Some(Ok(engine.embed(&decoded, &face)?)),
-                Some(Err(())) => Some(Err(())),
-                None => None,
-            })
-        })
-        .await?;
-    match chosen {
-        Some(Ok(template)) => Ok(template.values().to_vec()),
-        Some(Err(())) => Err(ApiError::bad_request(
-            "InvalidImage",
-            "There is more than 1 face in the image; give targetFace to choose one.",
-        )),
-        None => Err(ApiError::bad_request(
-            "InvalidImage",
-            "No face detected in the image or in the specified targetFace area.",
-        )),
-    }
-}
-
-/// Intersection over union of two boxes.
-fn overlap(a: &Rect, b: &Rect) -> f32 {
-    let span = |a0: u32, a1: u32, b0: u32, b1: u32| (a1.min(b1)).saturating_sub(a0.max(b0));
-    let inter = u64::from(span(a.left, a.left + a.width, b.left, b.left + b.width))
-        * u64::from(span(a.top, a.top + a.height, b.top, b.top + b.height));
-    let union = u64::from(a.width) * u64::from(a.height) + u64::from(b.width) * u64::from(b.height) - inter;
-    if union == 0 {
-        0.0
-    } else {
-        inter as f32 / union as f32
-    }
-}
-
 /// Lets the request through the gate for `operation`, or refuses it (403, audited).
 async fn gate(state: &AppState, access: &LimitedAccess, operation: FaceOperation) -> Result<(), ApiError> {
     ensure_face_account(&access.caller)?;
@@ -245,7 +99,7 @@ async fn gate(state: &AppState, access: &LimitedAccess, operation: FaceOperation
 /// Query of a detection (the v1.0 SDK always sends every one of them).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DetectQuery {
+pub(crate) struct DetectQuery {
     return_face_id: Option<bool>,
     #[serde(default)]
     return_face_landmarks: bool,
@@ -258,8 +112,9 @@ pub struct DetectQuery {
 }
 
 /// `POST /detect`: the faces in the image, largest first, each with a face id unless `returnFaceId=false`.
-pub async fn detect(
+pub(crate) async fn detect(
     State(state): State<AppState>,
+    State(engine): State<Arc<FaceService>>,
     access: LimitedAccess,
     ApiQuery(query): ApiQuery<DetectQuery>,
     ImageBody(image): ImageBody,
@@ -285,9 +140,8 @@ pub async fn detect(
             format!("faceIdTimeToLive must be from 60 to {FACE_ID_TTL_SECS} seconds"),
         ));
     }
-    let limits = state.face.limits;
-    let found = state
-        .face
+    let limits = engine.limits;
+    let found = engine
         .run(move |engine| find_faces(engine, &image, &limits, return_face_id))
         .await?;
     let now = state.clock.now();
@@ -396,7 +250,7 @@ fn person_groups_unsupported() -> ApiError {
 /// Body of an identification.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct IdentifyBody {
+pub(crate) struct IdentifyBody {
     face_ids: Vec<String>,
     large_person_group_id: Option<String>,
     person_group_id: Option<String>,
@@ -405,8 +259,9 @@ pub struct IdentifyBody {
 }
 
 /// `POST /identify`: for each face id, the group's persons it most resembles, best first.
-pub async fn identify(
+pub(crate) async fn identify(
     State(state): State<AppState>,
+    State(engine): State<Arc<FaceService>>,
     access: LimitedAccess,
     ApiJson(body): ApiJson<IdentifyBody>,
 ) -> Result<Response, ApiError> {
@@ -438,7 +293,7 @@ pub async fn identify(
         same_model(&detection.recognition_model, &group.recognition_model)?;
         queries.push((detection.id, template));
     }
-    let index = state.face.index(state.store.as_ref(), &group).await?;
+    let index = engine.index(state.store.as_ref(), &group).await?;
     let min_cosine = cosine_for_confidence(threshold);
     let answer: Vec<Value> = queries
         .iter()
@@ -477,7 +332,7 @@ fn threshold(asked: Option<f32>) -> Result<f32, ApiError> {
 /// Body of a verification: two face ids, or a face id and a person of a large person group.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct VerifyBody {
+pub(crate) struct VerifyBody {
     face_id1: Option<String>,
     face_id2: Option<String>,
     face_id: Option<String>,
@@ -487,7 +342,7 @@ pub struct VerifyBody {
 }
 
 /// `POST /verify`: whether two faces, or a face and a person's enrolled faces, show the same person.
-pub async fn verify(
+pub(crate) async fn verify(
     State(state): State<AppState>,
     access: LimitedAccess,
     ApiJson(body): ApiJson<VerifyBody>,
@@ -555,7 +410,7 @@ pub async fn verify(
 /// Body of a find-similar.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct FindSimilarBody {
+pub(crate) struct FindSimilarBody {
     face_id: String,
     face_ids: Option<Vec<String>>,
     face_list_id: Option<String>,
@@ -567,7 +422,7 @@ pub struct FindSimilarBody {
 /// `POST /findsimilars` among given face ids (answered as `faceId`) or the faces of a trained large face list
 /// (answered as `persistedFaceId`): the most similar first; `matchPerson` (the default) keeps only the faces that
 /// show the same person, `matchFace` the most similar ones whoever they show.
-pub async fn find_similar(
+pub(crate) async fn find_similar(
     State(state): State<AppState>,
     access: LimitedAccess,
     ApiJson(body): ApiJson<FindSimilarBody>,
@@ -663,40 +518,5 @@ async fn list_candidates(
         if page.len() < LIST_PAGE as usize {
             return Ok(candidates);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn target_faces_parse_as_azure_writes_them() {
-        assert_eq!(
-            TargetFace::parse("10,20,30,40").unwrap(),
-            TargetFace(Rect {
-                left: 10,
-                top: 20,
-                width: 30,
-                height: 40
-            })
-        );
-        for bad in ["", "1,2,3", "1,2,3,4,5", "1,2,0,4", "-1,2,3,4", "a,b,c,d"] {
-            assert_eq!(TargetFace::parse(bad).unwrap_err().code(), "BadArgument", "{bad}");
-        }
-    }
-
-    #[test]
-    fn overlap_is_intersection_over_union() {
-        let a = Rect {
-            left: 0,
-            top: 0,
-            width: 10,
-            height: 10,
-        };
-        let b = Rect { left: 5, ..a };
-        assert_eq!(overlap(&a, &a), 1.0);
-        assert!((overlap(&a, &b) - 50.0 / 150.0).abs() < 1e-6);
-        assert_eq!(overlap(&a, &Rect { left: 20, ..a }), 0.0);
     }
 }

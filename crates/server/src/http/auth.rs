@@ -1,10 +1,11 @@
 //! Who is calling. [`Caller`] authenticates an account by `Ocp-Apim-Subscription-Key` or by an STS bearer token;
 //! [`Admin`] authenticates the operator. Every authentication runs under the failure limiter
-//! ([`rate_limited`], `crate::ratelimit`): counted per client address and per presented credential, reserved
+//! ([`rate_limited`], `crate::platform::ratelimit`): counted per client address and per presented credential, reserved
 //! before it is verified, and never refusing a valid credential for others' failures.
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::http::error::ApiError;
+use crate::platform::state::AppState;
+use axum::extract::FromRef;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
@@ -60,22 +61,26 @@ pub struct Admin;
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub IpAddr);
 
-impl FromRequestParts<AppState> for ClientAddr {
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr
+where
+    AppState: FromRef<S>,
+{
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = &AppState::from_ref(state);
         Ok(Self(client_ip(parts, state)))
     }
 }
 
-/// The client address: the peer's, or the one a trusted proxy forwarded (`crate::forwarded`); loopback when the
+/// The client address: the peer's, or the one a trusted proxy forwarded (`crate::platform::forwarded`); loopback when the
 /// app runs without a socket, as in router tests.
 pub fn client_ip(parts: &Parts, state: &AppState) -> IpAddr {
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |ConnectInfo(addr)| addr.ip());
-    crate::forwarded::client_address(peer, &parts.headers, &state.config.trusted_proxies)
+    crate::platform::forwarded::client_address(peer, &parts.headers, &state.config.trusted_proxies)
 }
 
 /// What the limiter counts a credential by: the SHA-256 of the subscription key, else of the whole
@@ -141,10 +146,14 @@ pub(crate) async fn rate_limited<T>(
     }
 }
 
-impl FromRequestParts<AppState> for Caller {
+impl<S: Send + Sync> FromRequestParts<S> for Caller
+where
+    AppState: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let state = &AppState::from_ref(state);
         let caller = rate_limited(parts, state, authenticate(&parts.headers, state)).await?;
         admit(caller, parts, state).await
     }
@@ -216,10 +225,14 @@ pub(crate) async fn authenticate(headers: &HeaderMap, state: &AppState) -> Resul
     ))
 }
 
-impl FromRequestParts<AppState> for Admin {
+impl<S: Send + Sync> FromRequestParts<S> for Admin
+where
+    AppState: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let state = &AppState::from_ref(state);
         let check = async {
             match bearer(&parts.headers)? {
                 Some(key) if KeyHash::of(key).matches(&state.admin_key) => Ok(Admin),

@@ -6,9 +6,9 @@
 //! body is read, when `Content-Length` declares more than the limit, and answers 408 `RequestBodyTimeout` when the
 //! whole body has not arrived within `request_body_timeout_secs` of the extractor starting: a client trickling a
 //! byte a second cannot hold a request (tower-http's body timeout restarts on every frame, so it would not stop
-//! that). Either early answer reaches a client still uploading thanks to `crate::linger`.
+//! that). Either early answer reaches a client still uploading thanks to `crate::platform::linger`.
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use std::future::Future;

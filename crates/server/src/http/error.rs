@@ -2,11 +2,10 @@
 //! `WWW-Authenticate`, 429 with `Retry-After`, and no internal detail in the body (internal errors are logged
 //! with the request's span and answered with a generic message).
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, Request};
+use crate::platform::flood::OverLimit;
+use crate::platform::state::AuditError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::de::DeserializeOwned;
 use std::borrow::Cow;
 use tessera_core::DomainError;
 use tessera_store::StoreError;
@@ -133,6 +132,21 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<OverLimit> for ApiError {
+    fn from(limit: OverLimit) -> Self {
+        Self::new(limit.status(), limit.code(), limit.message()).retry_after(limit.retry_after())
+    }
+}
+
+impl From<AuditError> for ApiError {
+    fn from(e: AuditError) -> Self {
+        match e {
+            AuditError::NotRecorded(_) => Self::internal(&e),
+            AuditError::OverLimit(limit) => limit.into(),
+        }
+    }
+}
+
 /// Store results whose `NotFound` has a route-specific answer (e.g. Azure's `PersonNotFound`); every other store
 /// error maps as usual.
 pub trait NotFoundAs<T> {
@@ -146,58 +160,5 @@ impl<T> NotFoundAs<T> for Result<T, StoreError> {
             StoreError::NotFound(_) => answer(),
             other => other.into(),
         })
-    }
-}
-
-/// A JSON body whose every rejection (bad JSON, wrong content type, too large) is an [`ApiError`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ApiJson<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        crate::body::read_within(req, crate::body::too_large, |req| async move {
-            match axum::Json::<T>::from_request(req, state).await {
-                Ok(axum::Json(value)) => Ok(Self(value)),
-                Err(rejection) => Err(json_rejection(&rejection)),
-            }
-        })
-        .await
-    }
-}
-
-fn json_rejection(rejection: &JsonRejection) -> ApiError {
-    match rejection {
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UnsupportedMediaType",
-            "the body must be JSON with Content-Type: application/json",
-        ),
-        JsonRejection::JsonDataError(e) => ApiError::bad_request("InvalidRequestBody", e.body_text()),
-        JsonRejection::JsonSyntaxError(_) => {
-            ApiError::bad_request("InvalidJson", "the body is not valid JSON")
-        }
-        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "RequestBodyTooLarge",
-            "the request body is larger than this route accepts",
-        ),
-        other => ApiError::bad_request("InvalidRequestBody", other.body_text()),
-    }
-}
-
-/// Query parameters whose rejection is an [`ApiError`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ApiQuery<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for ApiQuery<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|q| Self(q.0))
-            .map_err(|e: QueryRejection| ApiError::bad_request("InvalidQuery", e.body_text()))
     }
 }

@@ -7,9 +7,10 @@
 //! issuing ISV as it is *now*, applies [`tessera_core::policy::decide`], and audits the decision, durably, before
 //! the operation runs. A refusal is a 403 whose code names the reason.
 
-use crate::auth::Caller;
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::http::auth::Caller;
+use crate::http::error::ApiError;
+use crate::platform::state::AppState;
+use axum::extract::FromRef;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use tessera_core::audit::action;
@@ -28,11 +29,15 @@ pub struct LimitedAccess {
     token: Option<Result<String, ()>>,
 }
 
-impl FromRequestParts<AppState> for LimitedAccess {
+impl<S: Send + Sync> FromRequestParts<S> for LimitedAccess
+where
+    AppState: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let caller = Caller::from_request_parts(parts, state).await?;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let state = &AppState::from_ref(state);
+        let caller = <Caller as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;
         let token = parts.headers.get(LIMITED_ACCESS_TOKEN_HEADER).map(|v| {
             let v = v.to_str().map_err(|_| ())?.trim();
             match v.split_once(' ') {

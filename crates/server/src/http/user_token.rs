@@ -1,63 +1,19 @@
-//! User access tokens: minting them ([`mint`]) and checking them on every request that presents one
-//! ([`UserToken`]).
+//! User access tokens checked on every request that presents one ([`UserToken`]); minting them is the
+//! Communication area's (`crate::communication::grant`).
 //!
 //! A presented token is honoured only if, *now*: its signature, `typ`, `iss`, `aud`, `exp`, `nbf` and `kid`
 //! verify; its identity exists, is not deleted and has not had its tokens revoked since issuance (the `rev`
 //! generation); its actor, if any, likewise; its refresh session, if any, has not ended; and its account is
 //! still enabled. Nothing of this is cached, so a revocation on one node is seen by every node at once.
 
-use crate::auth::{self, bearer};
-use crate::error::ApiError;
-use crate::routes::new_jti;
-use crate::state::AppState;
+use crate::http::auth::{self, bearer};
+use crate::http::error::ApiError;
+use crate::platform::state::AppState;
+use axum::extract::FromRef;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use tessera_core::claims::TokenType;
-use tessera_core::identity::{Actor, Identity, UserClaims};
-use tessera_core::scope::ScopeSet;
-use tessera_core::{Account, Timestamp};
-
-/// What a new user access token says.
-#[derive(Debug, Clone, Copy)]
-pub struct Grant<'a> {
-    /// The account it belongs to.
-    pub account: &'a Account,
-    /// Its subject, as stored right after recording the issuance (its revocation generation goes in `rev`).
-    pub identity: &'a Identity,
-    /// Its scopes.
-    pub scopes: ScopeSet,
-    /// Its expiry, seconds.
-    pub exp: i64,
-    /// The identity acting for the subject, if any.
-    pub actor: Option<&'a Identity>,
-    /// The refresh session it belongs to, if any.
-    pub session: Option<&'a str>,
-}
-
-/// Signs a user access token; returns it and its claims.
-pub fn mint(state: &AppState, grant: Grant<'_>, now: Timestamp) -> Result<(String, UserClaims), ApiError> {
-    let ring = state.keys.current();
-    let claims = UserClaims {
-        iss: ring.issuer().to_owned(),
-        aud: UserClaims::AUDIENCE.to_owned(),
-        sub: grant.identity.id.clone(),
-        rid: grant.account.resource_id.clone(),
-        scp: grant.scopes,
-        rev: grant.identity.revocation,
-        sid: grant.session.map(str::to_owned),
-        act: grant.actor.map(|a| Actor {
-            sub: a.id.clone(),
-            rev: a.revocation,
-        }),
-        iat: now.secs(),
-        nbf: now.secs(),
-        exp: grant.exp,
-        jti: new_jti(),
-    };
-    let token = ring.sign(&claims).map_err(|e| ApiError::internal(&e))?;
-    metrics::counter!("tessera_issuances_total", "kind" => "user").increment(1);
-    Ok((token, claims))
-}
+use tessera_core::Account;
+use tessera_core::identity::{Identity, UserClaims};
 
 /// A live user access token from `Authorization: Bearer`, and what it names as stored now.
 #[derive(Debug, Clone)]
@@ -83,10 +39,14 @@ fn refused(code: &'static str, message: &'static str) -> ApiError {
     ApiError::unauthorized(code, message)
 }
 
-impl FromRequestParts<AppState> for UserToken {
+impl<S: Send + Sync> FromRequestParts<S> for UserToken
+where
+    AppState: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let state = &AppState::from_ref(state);
         auth::rate_limited(parts, state, check(parts, state)).await
     }
 }

@@ -3,7 +3,7 @@
 //! signing route uses a throwaway key generated at start and never published, so it cannot mint a token that any
 //! verifier would accept.
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -54,7 +54,7 @@ pub async fn sign(State(signer): State<BenchSigner>) -> Result<Response, ApiErro
         iat: 0,
         nbf: 0,
         exp: 3600,
-        jti: crate::routes::new_jti(),
+        jti: crate::platform::secrets::new_jti(),
     };
     let token = signer.0.sign(&claims).map_err(|e| ApiError::internal(&e))?;
     Ok(([(header::CONTENT_TYPE, "application/jwt")], token).into_response())

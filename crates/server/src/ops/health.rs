@@ -1,8 +1,8 @@
 //! Liveness, readiness and metrics.
 
-use crate::auth::Admin;
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::http::auth::Admin;
+use crate::http::error::ApiError;
+use crate::platform::state::AppState;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};

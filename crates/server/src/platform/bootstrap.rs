@@ -1,6 +1,6 @@
 //! First-start and every-start preparation: the master key, the admin key and the signing keys.
 
-use crate::config::Config;
+use crate::platform::config::Config;
 use std::io::Write;
 use std::path::Path;
 use tessera_core::secret::KeyHash;
@@ -96,7 +96,7 @@ pub async fn admin_key(config: &Config, store: &dyn Store) -> Result<KeyHash, St
         return KeyHash::from_hex(&stored)
             .ok_or_else(|| StartError("stored admin key hash is corrupt".into()));
     }
-    let key = crate::routes::new_secret("tsa_")?;
+    let key = crate::platform::secrets::new_secret("tsa_").map_err(|e| StartError(e.to_string()))?;
     if store
         .insert_setting_if_absent(ADMIN_KEY_SETTING, &KeyHash::of(&key).to_hex())
         .await

@@ -3,7 +3,7 @@
 //! `tessera_connections_refused_total`. The address is the TCP peer's: behind a reverse proxy every connection
 //! comes from the proxy, so the per-address cap must leave room for its pool.
 
-use crate::linger::Lingering;
+use crate::platform::linger::Lingering;
 use axum_server::accept::Accept;
 use std::collections::HashMap;
 use std::future::Future;

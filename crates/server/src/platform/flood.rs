@@ -3,7 +3,7 @@
 //! - **Refusals are aggregated.** A refusal is an audit event, fsync'd; the same refusal repeated (same actor,
 //!   action, subject and details) within `refusal_aggregation_secs` is written once, and the repeats are counted
 //!   and written as one more event when the window closes (`details.repeated`, with the window's `from` and
-//!   `until`), by [`Denials::admit`] and the flush in [`flush_denials`]. The chain stays complete: nothing is
+//!   `until`), by [`Denials::admit`] and the flush in `crate::server`. The chain stays complete: nothing is
 //!   dropped, only folded.
 //! - **Refusals are limited per actor**: past `max_refusals_per_minute`, a further refusal of the same actor is
 //!   answered 429 `TooManyRefusals` with `Retry-After` (and still counted).
@@ -12,7 +12,6 @@
 //!
 //! The counters are per node, as the other limits: each node protects its own share of the store's writes.
 
-use crate::error::ApiError;
 use axum::http::StatusCode;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -48,7 +47,7 @@ struct Folded {
 #[derive(Debug, Default)]
 struct PerMinute {
     windows: Mutex<HashMap<String, Window>>,
-    sweeps: crate::ratelimit::SweepGate,
+    sweeps: crate::platform::ratelimit::SweepGate,
 }
 
 impl PerMinute {
@@ -78,6 +77,34 @@ impl PerMinute {
             return Err((MINUTE.saturating_sub(now.duration_since(window.since))).as_secs() + 1);
         }
         Ok(())
+    }
+}
+
+/// A per-minute limit reached: the refusal's code and message, and the seconds to wait (answered 429 with
+/// `Retry-After`, by `crate::http::error`).
+#[derive(Debug, Clone)]
+pub struct OverLimit {
+    code: &'static str,
+    message: String,
+    retry_after: u64,
+}
+
+impl OverLimit {
+    /// The refusal's code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+    /// What the caller is told.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+    /// Seconds until the caller may try again.
+    pub fn retry_after(&self) -> u64 {
+        self.retry_after
+    }
+    /// The answer's status: 429.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::TOO_MANY_REQUESTS
     }
 }
 
@@ -113,7 +140,7 @@ impl Denials {
     /// Decides about the refusal `event`: written, or folded into an earlier identical one; and 429 when its
     /// actor is over its limit (the refusal is counted either way). Returns the events due to be written before
     /// it (a closed window's repeats).
-    pub fn admit(&self, event: &NewEvent) -> (Result<Admission, ApiError>, Vec<NewEvent>) {
+    pub fn admit(&self, event: &NewEvent) -> (Result<Admission, OverLimit>, Vec<NewEvent>) {
         let limited = self.actors.count(&event.actor, self.per_actor).err();
         let key = (
             event.actor.clone(),
@@ -146,12 +173,11 @@ impl Denials {
             None => Admission::Write,
         };
         let answer = match limited {
-            Some(wait) => Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TooManyRefusals",
-                format!("this caller was refused too often; retry in {wait} s"),
-            )
-            .retry_after(wait)),
+            Some(wait) => Err(OverLimit {
+                code: "TooManyRefusals",
+                message: format!("this caller was refused too often; retry in {wait} s"),
+                retry_after: wait,
+            }),
             None => Ok(admission),
         };
         (answer, due)
@@ -222,29 +248,14 @@ impl Typing {
     }
 
     /// Counts a typing notification of `identity`: 429 past its limit.
-    pub fn count(&self, identity: &str) -> Result<(), ApiError> {
-        self.counts.count(identity, self.per_identity).map_err(|wait| {
-            ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TooManyTypingNotifications",
-                format!("this identity sends typing notifications too often; retry in {wait} s"),
-            )
-            .retry_after(wait)
-        })
-    }
-}
-
-/// Writes the repeats of closed windows every few seconds, until the node stops.
-pub async fn flush_denials(state: crate::state::AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        for event in state.denials.closed(false) {
-            if let Err(e) = state.audit.record(event).await {
-                tracing::warn!(error = %e, "writing folded refusals failed");
-            }
-        }
+    pub fn count(&self, identity: &str) -> Result<(), OverLimit> {
+        self.counts
+            .count(identity, self.per_identity)
+            .map_err(|wait| OverLimit {
+                code: "TooManyTypingNotifications",
+                message: format!("this identity sends typing notifications too often; retry in {wait} s"),
+                retry_after: wait,
+            })
     }
 }
 

@@ -1,12 +1,12 @@
-//! Shared state of one node: the store, the audit writer, the keys, the clock, the configuration and the face
-//! engine.
+//! Shared state of one node: the store, the audit writer, the keys, the clock, the configuration and the
+//! limiters. What only one area holds (chat's event hub, the face engine) is in that area's state.
 
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::error::ApiError;
-use crate::face_engine::FaceService;
-use crate::keyring::Keys;
-use crate::ratelimit::AuthFailures;
+use crate::platform::clock::Clock;
+use crate::platform::config::Config;
+use crate::platform::flood::{Admission, Denials, OverLimit, Typing};
+use crate::platform::keyring::Keys;
+use crate::platform::ratelimit::AuthFailures;
+use axum::http::StatusCode;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -37,14 +37,10 @@ pub struct Inner {
     pub auth_failures: AuthFailures,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
-    /// The face engine and this node's identification indexes.
-    pub face: FaceService,
-    /// This node's fan-out of chat events.
-    pub chat: crate::chat_events::ChatHub,
     /// This node's folding and limiting of refusals.
-    pub denials: crate::flood::Denials,
+    pub denials: Denials,
     /// This node's typing limit.
-    pub typing: crate::flood::Typing,
+    pub typing: Typing,
 }
 
 impl Deref for AppState {
@@ -79,14 +75,32 @@ impl AppState {
 
 impl AppState {
     /// Starts the audit event of a refused request (counted in `tessera_refusals_total`): denied, with the
-    /// error's code and status as details.
-    pub fn refusal(&self, actor: &str, action: &str, subject: &str, e: &ApiError) -> EventBuilder<'_> {
-        metrics::counter!("tessera_refusals_total", "action" => action.to_owned(), "reason" => e.code().to_owned())
+    /// answer's code and status as details.
+    pub fn refusal(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        code: &str,
+        status: StatusCode,
+    ) -> EventBuilder<'_> {
+        metrics::counter!("tessera_refusals_total", "action" => action.to_owned(), "reason" => code.to_owned())
             .increment(1);
         self.event(actor, action, subject)
             .denied()
-            .details(serde_json::json!({"code": e.code(), "status": e.status().as_u16()}))
+            .details(serde_json::json!({"code": code, "status": status.as_u16()}))
     }
+}
+
+/// Why an event was not recorded; the operation it records must not go ahead.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The store did not take it.
+    #[error("the operation is refused because its audit event was not recorded: {0}")]
+    NotRecorded(tessera_store::StoreError),
+    /// A refusal past its actor's limit.
+    #[error("{}", .0.message())]
+    OverLimit(OverLimit),
 }
 
 /// An audit event being built; [`EventBuilder::record`] waits until it is durable.
@@ -111,15 +125,11 @@ impl EventBuilder<'_> {
         self.event.isv = isv.map(str::to_owned);
         self
     }
-    /// Appends the event and waits until it is durable. A refusal goes through `crate::flood::Denials` first:
+    /// Appends the event and waits until it is durable. A refusal goes through `crate::platform::flood::Denials` first:
     /// repeated, it is folded into its first occurrence (nothing is written now); past its actor's limit, the
     /// answer becomes 429 `TooManyRefusals`.
-    pub async fn record(self) -> Result<(), ApiError> {
-        let failed = |e: tessera_store::StoreError| {
-            ApiError::internal(&format_args!(
-                "the operation is refused because its audit event was not recorded: {e}"
-            ))
-        };
+    pub async fn record(self) -> Result<(), AuditError> {
+        let failed = AuditError::NotRecorded;
         if self.event.outcome != Outcome::Denied {
             self.state.audit.record(self.event).await.map_err(failed)?;
             return Ok(());
@@ -128,9 +138,9 @@ impl EventBuilder<'_> {
         for event in due {
             self.state.audit.record(event).await.map_err(failed)?;
         }
-        if let Ok(crate::flood::Admission::Write) = &admission {
+        if let Ok(Admission::Write) = &admission {
             self.state.audit.record(self.event).await.map_err(failed)?;
         }
-        admission.map(|_| ())
+        admission.map(|_| ()).map_err(AuditError::OverLimit)
     }
 }

@@ -13,7 +13,7 @@
 //!   it was kept) or does not open (another master key), or the CA itself has less than two server lifetimes left,
 //!   the CA is issued anew and the start-up log says that clients must trust the new `ca.pem`.
 
-use crate::bootstrap::{StartError, private_dir, write_private};
+use crate::platform::bootstrap::{StartError, private_dir, write_private};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,

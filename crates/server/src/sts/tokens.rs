@@ -4,11 +4,13 @@
 //! The issuer of a limited access token authenticates with **its own** key (or its STS token). The client's key
 //! is never sent to the ISV's endpoint: that would hand the client's key to the ISV.
 
-use crate::auth::{Caller, Credential};
-use crate::error::{ApiError, ApiJson, ApiQuery};
-use crate::gate::LimitedAccess;
-use crate::routes::new_jti;
-use crate::state::AppState;
+use crate::http::audit_page::audit_page;
+use crate::http::auth::{Caller, Credential};
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::gate::LimitedAccess;
+use crate::platform::secrets::new_jti;
+use crate::platform::state::AppState;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -158,7 +160,7 @@ async fn issue_lat(
         .isv(Some(caller.account.resource_id.as_str()))
         .record()
         .await
-        .map_err(with_subject)?;
+        .map_err(|e| with_subject(e.into()))?;
     metrics::counter!("tessera_issuances_total", "kind" => "limited_access").increment(1);
     Ok(token)
 }
@@ -172,7 +174,7 @@ async fn refuse(
     e: &ApiError,
 ) -> Result<(), ApiError> {
     state
-        .refusal(&caller.actor(), action, subject, e)
+        .refusal(&caller.actor(), action, subject, e.code(), e.status())
         .isv(
             caller
                 .account
@@ -182,7 +184,7 @@ async fn refuse(
         )
         .record()
         .await
-        .map(drop)
+        .map_err(ApiError::from)
 }
 
 /// Body of the gate's check endpoint.
@@ -239,5 +241,5 @@ pub async fn isv_audit(
         limit: q.limit.unwrap_or(100),
         ..AuditQuery::default()
     };
-    Ok(axum::Json(crate::routes::admin::audit_page(&state, &query).await?).into_response())
+    Ok(axum::Json(audit_page(&state, &query).await?).into_response())
 }

@@ -1,6 +1,6 @@
 //! Key discovery: the JWKS and an OpenID-style discovery document.
 
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};

@@ -758,7 +758,7 @@ async fn communication_keys_are_sealed_and_come_with_a_connection_string() {
 
     let state = &s.running.state;
     let open = |k: &tessera_store::SealedAccessKey| {
-        let aad = tessera_server::auth::access_key_aad(k.account.id, k.slot);
+        let aad = tessera_server::access_key_aad(k.account.id, k.slot);
         String::from_utf8(state.keys.master().open(aad.as_bytes(), &k.sealed).unwrap()).unwrap()
     };
     let sealed = state.store.access_keys().await.unwrap();
@@ -766,7 +766,7 @@ async fn communication_keys_are_sealed_and_come_with_a_connection_string() {
     assert_eq!(open(&sealed[0]), key1);
     assert_eq!(open(&sealed[1]), created["keys"]["key2"].as_str().unwrap());
     assert!(!String::from_utf8_lossy(&sealed[0].sealed).contains(&key1));
-    let moved = tessera_server::auth::access_key_aad(sealed[1].account.id, sealed[1].slot);
+    let moved = tessera_server::access_key_aad(sealed[1].account.id, sealed[1].slot);
     assert!(
         state
             .keys

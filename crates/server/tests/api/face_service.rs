@@ -675,12 +675,10 @@ async fn the_onnxruntime_backend_serves_or_says_it_is_not_built_in() {
         );
         assert!(
             s.running
-                .state
-                .face
-                .unavailable_reason()
+                .face_unavailable_reason()
                 .is_some_and(|r| r.contains("--features onnxruntime")),
             "{:?}",
-            s.running.state.face.unavailable_reason()
+            s.running.face_unavailable_reason()
         );
     }
 }

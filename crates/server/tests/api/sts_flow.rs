@@ -665,7 +665,7 @@ async fn issuer(s: &Server) -> String {
 
 /// Known server bug (reported): a refused gate decision on a token that verified (TokenForOtherAccount,
 /// FlagNotInToken, IsvNotActive, IsvMayNotGrant) is filed under the ISV but its details lack the token's `jti`,
-/// so neither the operator nor the ISV can tell which token was refused. `crates/server/src/gate.rs` only sets
+/// so neither the operator nor the ISV can tell which token was refused. `crates/server/src/http/gate.rs` only sets
 /// `details["jti"]` for `Grant::Token`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn regression_denied_gate_decisions_name_the_token_jti() {
