@@ -1,10 +1,13 @@
-//! `tessera admin …`: a thin client of the admin HTTP API of a running server.
+//! `tessera admin …`: the admin API of a running server, through the client SDK's `AdminClient`.
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use std::path::PathBuf;
+use tessera_client::wire::admin::{AccountListQuery, AuditFilter, CheckpointQuery};
+use tessera_client::wire::error::{ErrorBody, ErrorDetail};
+use tessera_client::{AdminClient, ClientError, Endpoint};
 
 /// Connection to the server.
 #[derive(Debug, Args)]
@@ -160,76 +163,56 @@ enum KeysCommand {
     Rotate,
 }
 
-/// Runs an admin command and prints the server's JSON answer.
+/// Runs an admin command and prints the server's answer as JSON; a refusal prints the server's error and fails.
 pub async fn run(args: AdminArgs) -> Result<()> {
-    let client = client(args.ca_cert.as_ref())?;
-    let base = args.url.trim_end_matches('/');
-    let account = |rid: &str, action: &str| {
-        let rid = rid.trim_end_matches('/');
-        if action.is_empty() {
-            format!("{base}/admin{rid}")
-        } else {
-            format!("{base}/admin{rid}/{action}")
-        }
-    };
-    let (method, url, body) = match args.command {
+    let endpoint = Endpoint::with_client(&args.url, client(args.ca_cert.as_ref())?);
+    let admin = AdminClient::new(endpoint, &args.admin_key);
+    let answer = match args.command {
         AdminCommand::Account { command } => match command {
-            AccountCommand::Create { resource_id, approve } => (
-                Method::PUT,
-                account(&resource_id, ""),
-                Some(json!({"approvedFeatureFlags": approve})),
-            ),
-            AccountCommand::Show { resource_id } => (Method::GET, account(&resource_id, ""), None),
-            AccountCommand::List { after, limit } => {
-                let mut url = reqwest::Url::parse(&format!("{base}/admin/accounts"))?;
-                url.query_pairs_mut().append_pair("limit", &limit.to_string());
-                if let Some(after) = after {
-                    url.query_pairs_mut().append_pair("after", &after);
-                }
-                (Method::GET, url.to_string(), None)
+            AccountCommand::Create { resource_id, approve } => {
+                to_json(admin.create_account(&resource_id, &approve).await)
             }
-            AccountCommand::Keys { resource_id } => (Method::POST, account(&resource_id, "listKeys"), None),
+            AccountCommand::Show { resource_id } => to_json(admin.account(&resource_id).await),
+            AccountCommand::List { after, limit } => to_json(
+                admin
+                    .list_accounts(&AccountListQuery {
+                        after,
+                        limit: Some(limit),
+                    })
+                    .await,
+            ),
+            AccountCommand::Keys { resource_id } => to_json(admin.key_slots(&resource_id).await),
             AccountCommand::RegenerateKey {
                 resource_id,
                 key_name,
-            } => (
-                Method::POST,
-                account(&resource_id, "regenerateKey"),
-                Some(json!({"keyName": key_name})),
-            ),
-            AccountCommand::Approve { resource_id, flags } => (
-                Method::PUT,
-                account(&resource_id, "limitedAccess"),
-                Some(json!({"featureFlags": flags})),
-            ),
-            AccountCommand::Disable { resource_id } => (Method::POST, account(&resource_id, "disable"), None),
-            AccountCommand::Enable { resource_id } => (Method::POST, account(&resource_id, "enable"), None),
+            } => to_json(admin.regenerate_key(&resource_id, &key_name).await),
+            AccountCommand::Approve { resource_id, flags } => {
+                to_json(admin.approve(&resource_id, &flags).await)
+            }
+            AccountCommand::Disable { resource_id } => to_json(admin.disable(&resource_id).await),
+            AccountCommand::Enable { resource_id } => to_json(admin.enable(&resource_id).await),
             AccountCommand::RevokeUserTokens { resource_id } => {
-                (Method::POST, account(&resource_id, "revokeUserTokens"), None)
+                to_json(admin.revoke_user_tokens(&resource_id).await)
             }
         },
         AdminCommand::Isv { command } => match command {
-            IsvCommand::Grant { resource_id, flags } => (
-                Method::PUT,
-                account(&resource_id, "isv"),
-                Some(json!({"featureFlags": flags})),
-            ),
-            IsvCommand::CutOff { resource_id } => (Method::POST, account(&resource_id, "isv/cutOff"), None),
+            IsvCommand::Grant { resource_id, flags } => to_json(admin.grant_isv(&resource_id, &flags).await),
+            IsvCommand::CutOff { resource_id } => to_json(admin.cut_off_isv(&resource_id).await),
         },
         AdminCommand::Keys {
             command: KeysCommand::List,
-        } => (Method::GET, format!("{base}/admin/keys"), None),
+        } => to_json(admin.signing_keys().await),
         AdminCommand::Keys {
             command: KeysCommand::Rotate,
-        } => (Method::POST, format!("{base}/admin/keys/rotate"), None),
-        AdminCommand::AuditCheckpoints { after, limit } => {
-            let mut url = reqwest::Url::parse(&format!("{base}/admin/audit/checkpoints"))?;
-            url.query_pairs_mut().append_pair("limit", &limit.to_string());
-            if let Some(after) = after {
-                url.query_pairs_mut().append_pair("after", &after.to_string());
-            }
-            (Method::GET, url.to_string(), None)
-        }
+        } => to_json(admin.rotate_keys().await),
+        AdminCommand::AuditCheckpoints { after, limit } => to_json(
+            admin
+                .audit_checkpoints(&CheckpointQuery {
+                    after,
+                    limit: Some(limit),
+                })
+                .await,
+        ),
         AdminCommand::Audit {
             actor,
             action,
@@ -238,48 +221,45 @@ pub async fn run(args: AdminArgs) -> Result<()> {
             isv,
             after,
             limit,
-        } => {
-            let mut url = reqwest::Url::parse(&format!("{base}/admin/audit"))?;
-            {
-                let mut q = url.query_pairs_mut();
-                q.append_pair("limit", &limit.to_string());
-                for (name, value) in [
-                    ("actor", actor),
-                    ("action", action),
-                    ("subject", subject),
-                    ("outcome", outcome),
-                    ("isv", isv),
-                ] {
-                    if let Some(v) = value {
-                        q.append_pair(name, &v);
-                    }
-                }
-                if let Some(after) = after {
-                    q.append_pair("after", &after.to_string());
-                }
-            }
-            (Method::GET, url.to_string(), None)
-        }
+        } => to_json(
+            admin
+                .audit(&AuditFilter {
+                    actor,
+                    action,
+                    subject,
+                    outcome,
+                    isv,
+                    after,
+                    limit: Some(limit),
+                    ..AuditFilter::default()
+                })
+                .await,
+        ),
     };
-    let mut request = client.request(method, &url).bearer_auth(&args.admin_key);
-    if let Some(body) = body {
-        request = request.json(&body);
+    match answer {
+        Ok(json) => {
+            println!("{}", serde_json::to_string_pretty(&json)?);
+            Ok(())
+        }
+        Err(ClientError::Refused {
+            status,
+            code,
+            message,
+        }) => {
+            let body = ErrorBody {
+                error: ErrorDetail { code, message },
+            };
+            println!("{}", serde_json::to_string_pretty(&body)?);
+            bail!("the server answered {status}")
+        }
+        Err(e @ ClientError::Transport(_)) => Err(e).with_context(|| format!("cannot reach {}", args.url)),
+        Err(e) => Err(e.into()),
     }
-    let response = request
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {base}"))?;
-    let status = response.status();
-    let text = response.text().await?;
-    let pretty = serde_json::from_str::<Value>(&text)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or(text);
-    println!("{pretty}");
-    if !status.is_success() {
-        bail!("the server answered {status}");
-    }
-    Ok(())
+}
+
+/// An answer as JSON, to print.
+fn to_json<T: Serialize>(answer: Result<T, ClientError>) -> Result<Value, ClientError> {
+    answer.and_then(|a| serde_json::to_value(a).map_err(|e| ClientError::UnexpectedResponse(e.to_string())))
 }
 
 fn client(ca_cert: Option<&PathBuf>) -> Result<reqwest::Client> {

@@ -1,6 +1,7 @@
 //! Tessera's Rust client SDK.
 //!
 //! * [`Endpoint`]: a Tessera base URL and an HTTP client (rustls), shared by every typed client.
+//! * [`AdminClient`]: the operator's API (accounts, keys, approvals, ISVs, signing keys, audit), by the admin key.
 //! * [`StsClient`]: a subscription key for a 10-minute STS bearer token, and an ISV's limited access tokens.
 //! * [`IdentityClient`]: a Communication account's trusted service (Tessera's `/v1/identities` dialect): create and
 //!   find identities, issue, revoke, delete.
@@ -14,12 +15,14 @@
 //!
 //! Every failure is a [`ClientError`]; a refusal by the server carries its status and its JSON error code.
 
+mod admin;
 mod chat;
 mod credential;
 mod events;
 mod identity;
 mod sts;
 
+pub use admin::AdminClient;
 pub use chat::{CHAT_API_VERSION, ChatClient, ChatMessage, ChatThread};
 pub use credential::{
     AccessToken, CommunicationTokenCredential, CredentialEvent, DeviceRefresher, RefreshOptions,
@@ -29,8 +32,10 @@ pub use events::{ChatEvent, ChatEvents};
 pub use identity::{Identity, IdentityClient, IssuedToken, TokenRequest};
 pub use sts::StsClient;
 pub use tessera_core::identity::IdentityKind;
+pub use tessera_wire as wire;
 
 use serde::de::DeserializeOwned;
+use tessera_wire::error::ErrorBody;
 
 /// The header a subscription key travels in.
 const KEY_HEADER: &str = "Ocp-Apim-Subscription-Key";
@@ -122,13 +127,17 @@ async fn checked(request: reqwest::RequestBuilder) -> Result<reqwest::Response, 
         return Ok(response);
     }
     let bytes = response.bytes().await.unwrap_or_default();
-    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-    let field = |name: &str| body["error"][name].as_str().map(str::to_owned);
+    let (code, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
+        Ok(ErrorBody { error }) => (error.code, error.message),
+        Err(_) => (
+            status.as_str().to_owned(),
+            String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+        ),
+    };
     Err(ClientError::Refused {
         status: status.as_u16(),
-        code: field("code").unwrap_or_else(|| status.as_str().to_owned()),
-        message: field("message")
-            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(200).collect()),
+        code,
+        message,
     })
 }
 

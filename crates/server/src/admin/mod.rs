@@ -28,13 +28,18 @@ use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tessera_core::audit::{Outcome, action};
 use tessera_core::secret::KeyHash;
 use tessera_core::{
     Account, AccountKind, FlagSet, IsvGrant, KeyGenerations, KeySlot, ResourceId, Timestamp, policy,
 };
 use tessera_store::{AccountChange, AuditQuery, NewKey};
+use tessera_wire::admin::{
+    AccountKeys, AccountListQuery, AccountPage, AccountView, AuditFilter, Checkpoint, CheckpointPage,
+    CheckpointQuery, CreateAccount, CreatedAccount, FeatureFlags, KeyRotation, KeySlotName, KeySlots,
+    RegenerateKey, RegeneratedKey, SigningKey, SigningKeys,
+};
 
 /// The operator's routes over `state`.
 pub(crate) fn routes(state: AppState) -> Router {
@@ -52,25 +57,6 @@ pub(crate) fn routes(state: AppState) -> Router {
 }
 
 const ADMIN: &str = "admin";
-
-/// An account as the admin API shows it.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct AccountView<'a> {
-    #[serde(flatten)]
-    account: &'a Account,
-    kind: tessera_core::AccountKind,
-    isv_active: bool,
-}
-
-fn view(account: &Account) -> serde_json::Value {
-    serde_json::to_value(AccountView {
-        account,
-        kind: account.kind(),
-        isv_active: account.is_active_isv(),
-    })
-    .unwrap_or_default()
-}
 
 /// `PUT|GET|POST /admin/subscriptions/{*rest}`: an account and its actions. A refused change is audited.
 pub async fn account_route(
@@ -111,7 +97,9 @@ async fn account_action(
     let resource_id = ResourceId::parse(&format!("/{id_part}"))?;
     match (method, action_part) {
         (Method::PUT, "") => create_account(state, resource_id, body).await,
-        (Method::GET, "") => Ok(axum::Json(view(&load(state, &resource_id).await?)).into_response()),
+        (Method::GET, "") => {
+            Ok(axum::Json(AccountView::of(load(state, &resource_id).await?)).into_response())
+        }
         (Method::POST, "listKeys") => list_keys(state, &resource_id).await,
         (Method::POST, "regenerateKey") => regenerate_key(state, &resource_id, body).await,
         (Method::PUT, "limitedAccess") => {
@@ -205,21 +193,8 @@ fn json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request("InvalidRequestBody", e.to_string()))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct FlagsBody {
-    feature_flags: Vec<String>,
-}
-
 fn parse_flags(body: &[u8]) -> Result<FlagSet, ApiError> {
-    Ok(FlagSet::parse(&json::<FlagsBody>(body)?.feature_flags)?)
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct CreateBody {
-    #[serde(default)]
-    approved_feature_flags: Vec<String>,
+    Ok(FlagSet::parse(&json::<FeatureFlags>(body)?.feature_flags)?)
 }
 
 async fn create_account(
@@ -227,8 +202,8 @@ async fn create_account(
     resource_id: ResourceId,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    let body: CreateBody = if body.is_empty() {
-        CreateBody::default()
+    let body: CreateAccount = if body.is_empty() {
+        CreateAccount::default()
     } else {
         json(body)?
     };
@@ -256,11 +231,12 @@ async fn create_account(
         .details(serde_json::json!({"id": account.id, "kind": account.kind(), "approvedFlags": account.approved_flags}))
         .record()
         .await?;
-    let mut answer = view(&account);
-    if account.kind() == AccountKind::Communication {
-        answer["connectionString"] = connection_string(state, &account, &key1).into();
-    }
-    answer["keys"] = serde_json::json!({"key1": key1, "key2": key2});
+    let answer = CreatedAccount {
+        connection_string: (account.kind() == AccountKind::Communication)
+            .then(|| connection_string(state, &account, &key1)),
+        view: AccountView::of(account),
+        keys: AccountKeys { key1, key2 },
+    };
     Ok((StatusCode::CREATED, axum::Json(answer)).into_response())
 }
 
@@ -297,21 +273,21 @@ fn connection_string(state: &AppState, account: &Account, key: &str) -> String {
 
 async fn list_keys(state: &AppState, id: &ResourceId) -> Result<Response, ApiError> {
     load(state, id).await?;
-    Ok(axum::Json(serde_json::json!({
-        "keys": KeySlot::ALL.iter().map(|s| serde_json::json!({"keyName": s.as_str()})).collect::<Vec<_>>(),
-        "note": "keys are stored hashed and shown only when created or regenerated; use regenerateKey to get a new one",
-    }))
+    Ok(axum::Json(KeySlots {
+        keys: KeySlot::ALL
+            .iter()
+            .map(|s| KeySlotName {
+                key_name: s.as_str().to_owned(),
+            })
+            .collect(),
+        note: "keys are stored hashed and shown only when created or regenerated; use regenerateKey to get a new one"
+            .to_owned(),
+    })
     .into_response())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RegenerateBody {
-    key_name: String,
-}
-
 async fn regenerate_key(state: &AppState, id: &ResourceId, body: &[u8]) -> Result<Response, ApiError> {
-    let body: RegenerateBody = json(body)?;
+    let body: RegenerateKey = json(body)?;
     let slot = KeySlot::from_name(&body.key_name)
         .ok_or_else(|| ApiError::bad_request("InvalidKeyName", "keyName must be key1 or key2"))?;
     let account = load(state, id).await?;
@@ -325,10 +301,12 @@ async fn regenerate_key(state: &AppState, id: &ResourceId, body: &[u8]) -> Resul
         .details(serde_json::json!({"keyName": slot.as_str()}))
         .record()
         .await?;
-    let mut answer = serde_json::json!({"keyName": slot.as_str(), "key": key});
-    if account.kind() == AccountKind::Communication {
-        answer["connectionString"] = connection_string(state, &account, &key).into();
-    }
+    let answer = RegeneratedKey {
+        key_name: slot.as_str().to_owned(),
+        connection_string: (account.kind() == AccountKind::Communication)
+            .then(|| connection_string(state, &account, &key)),
+        key,
+    };
     Ok(axum::Json(answer).into_response())
 }
 
@@ -368,7 +346,7 @@ async fn change(
         .isv(isv)
         .record()
         .await?;
-    Ok(axum::Json(view(&updated)).into_response())
+    Ok(axum::Json(AccountView::of(updated)).into_response())
 }
 
 /// Waits out the second of the account's latest revocation (at most a second), so that no token minted after a
@@ -380,19 +358,11 @@ async fn settle_revocations(state: &AppState, account: &Account) {
     }
 }
 
-/// Paging of the account list.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    after: Option<String>,
-    limit: Option<u32>,
-}
-
 /// `GET /admin/accounts`.
 pub async fn list_accounts(
     State(state): State<AppState>,
     _: Admin,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    ApiQuery(q): ApiQuery<AccountListQuery>,
 ) -> Result<Response, ApiError> {
     let after = q.after.as_deref().map(ResourceId::parse).transpose()?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
@@ -400,25 +370,11 @@ pub async fn list_accounts(
     let next = (accounts.len() == limit as usize)
         .then(|| accounts.last().map(|a| a.resource_id.to_string()))
         .flatten();
-    Ok(axum::Json(
-        serde_json::json!({"value": accounts.iter().map(view).collect::<Vec<_>>(), "nextAfter": next}),
-    )
+    Ok(axum::Json(AccountPage {
+        value: accounts.into_iter().map(AccountView::of).collect(),
+        next_after: next,
+    })
     .into_response())
-}
-
-/// Filters of `GET /admin/audit`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditFilters {
-    actor: Option<String>,
-    action: Option<String>,
-    subject: Option<String>,
-    outcome: Option<String>,
-    isv: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-    after: Option<i64>,
-    limit: Option<u32>,
 }
 
 fn time_filter(name: &str, v: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
@@ -433,7 +389,7 @@ fn time_filter(name: &str, v: Option<&str>) -> Result<Option<Timestamp>, ApiErro
 pub async fn audit(
     State(state): State<AppState>,
     _: Admin,
-    ApiQuery(f): ApiQuery<AuditFilters>,
+    ApiQuery(f): ApiQuery<AuditFilter>,
 ) -> Result<Response, ApiError> {
     let outcome = f
         .outcome
@@ -462,17 +418,15 @@ pub async fn keys(State(state): State<AppState>, _: Admin) -> Result<Response, A
     let stored = state.store.signing_keys().await?;
     let keys: Vec<_> = stored
         .iter()
-        .map(|k| {
-            serde_json::json!({
-                "kid": k.kid,
-                "state": k.state.as_str(),
-                "createdAt": k.created_at,
-                "activatedAt": k.activated_at,
-                "retiredAt": k.retired_at,
-            })
+        .map(|k| SigningKey {
+            kid: k.kid.clone(),
+            state: k.state.as_str().to_owned(),
+            created_at: k.created_at,
+            activated_at: k.activated_at,
+            retired_at: k.retired_at,
         })
         .collect();
-    Ok(axum::Json(serde_json::json!({"keys": keys})).into_response())
+    Ok(axum::Json(SigningKeys { keys }).into_response())
 }
 
 /// `POST /admin/keys/rotate`.
@@ -482,17 +436,17 @@ pub async fn rotate_keys(State(state): State<AppState>, _: Admin) -> Result<Resp
         crate::platform::keyring::KeysError::Store(s) => ApiError::from(s),
         other => ApiError::internal(&other),
     })?;
-    let details = serde_json::json!({
-        "activated": rotation.promote,
-        "retired": rotation.retire,
-        "published": rotation.new_pending.kid,
-    });
+    let rotated = KeyRotation {
+        activated: rotation.promote,
+        retired: rotation.retire,
+        published: rotation.new_pending.kid,
+    };
     state
         .event(ADMIN, action::KEYS_ROTATE, "signing-keys")
-        .details(details.clone())
+        .details(serde_json::to_value(&rotated).map_err(|e| ApiError::internal(&e))?)
         .record()
         .await?;
-    Ok(axum::Json(details).into_response())
+    Ok(axum::Json(rotated).into_response())
 }
 
 /// `GET /admin/audit/checkpoints?after=&limit=`: the signed checkpoints of the audit chain's head, oldest first
@@ -508,17 +462,18 @@ pub async fn audit_checkpoints(
     let next = (checkpoints.len() == limit as usize)
         .then(|| checkpoints.last().map(|c| c.seq))
         .flatten();
-    let value: Vec<serde_json::Value> = checkpoints
-        .iter()
-        .map(|c| serde_json::json!({"seq": c.seq, "head": c.head, "token": c.token, "createdAt": c.created_at.to_rfc3339()}))
+    let value = checkpoints
+        .into_iter()
+        .map(|c| Checkpoint {
+            seq: c.seq,
+            head: c.head,
+            token: c.token,
+            created_at: c.created_at.to_rfc3339(),
+        })
         .collect();
-    Ok(axum::Json(serde_json::json!({"value": value, "nextAfter": next})).into_response())
-}
-
-/// Paging of the checkpoints.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CheckpointQuery {
-    after: Option<i64>,
-    limit: Option<u32>,
+    Ok(axum::Json(CheckpointPage {
+        value,
+        next_after: next,
+    })
+    .into_response())
 }

@@ -3,17 +3,8 @@
 
 use crate::http::error::ApiError;
 use crate::platform::state::AppState;
-use serde::Serialize;
-use tessera_core::audit::Event;
 use tessera_store::AuditQuery;
-
-/// One page of audit events with the cursor of the next.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct AuditPage {
-    value: Vec<Event>,
-    next_after: Option<i64>,
-}
+use tessera_wire::admin::AuditPage;
 
 /// Runs an audit query.
 pub(crate) async fn audit_page(state: &AppState, query: &AuditQuery) -> Result<AuditPage, ApiError> {

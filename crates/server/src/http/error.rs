@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use std::borrow::Cow;
 use tessera_core::DomainError;
 use tessera_store::StoreError;
+use tessera_wire::error::{ErrorBody, ErrorDetail};
 
 /// An error answer.
 #[derive(Debug, Clone)]
@@ -89,7 +90,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.into_owned(),
+                message: self.message,
+            },
+        };
         let mut response = (self.status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         if self.status == StatusCode::UNAUTHORIZED {

@@ -1,4 +1,5 @@
-//! The Rust client SDK (`tessera-client`) against a real server over HTTPS: STS and limited access tokens,
+//! The Rust client SDK (`tessera-client`) against a real server over HTTPS: the operator's `AdminClient` on every
+//! admin route (its typed answers are the server's own wire types), STS and limited access tokens,
 //! identities by name, a device's `CommunicationTokenCredential` refreshing through its session, then refused
 //! once the trusted service revokes the identity, the seed's Bob-and-Sue chat through `ChatClient`, a device's
 //! event stream across a token expiry and a revocation, and the `bob_and_sue` example run against the server.
@@ -8,14 +9,149 @@ use crate::common;
 use common::{Backend, Server, face_id};
 use reqwest::StatusCode;
 use std::time::Duration;
+use tessera_client::wire::admin::{AccountListQuery, AuditFilter, CheckpointQuery};
 use tessera_client::{
-    ChatClient, ChatEvent, ChatEvents, ClientError, CommunicationTokenCredential, CredentialEvent,
-    DeviceRefresher, Endpoint, IdentityClient, IdentityKind, RefreshOptions, StsClient, TokenRequest,
-    refresher_fn,
+    AdminClient, ChatClient, ChatEvent, ChatEvents, ClientError, CommunicationTokenCredential,
+    CredentialEvent, DeviceRefresher, Endpoint, IdentityClient, IdentityKind, RefreshOptions, StsClient,
+    TokenRequest, refresher_fn,
 };
+use tessera_core::{AccountKind, FlagSet};
 
 fn endpoint(s: &Server) -> Endpoint {
     Endpoint::with_client(s.base.clone(), s.client.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_manages_accounts_keys_and_audit_through_admin_client() {
+    let s = Server::start(Backend::Sqlite).await;
+    let admin = AdminClient::new(endpoint(&s), common::ADMIN_KEY);
+    let rid = face_id("sdk-admin");
+    let flags = vec!["Face.Identification".to_owned()];
+
+    let created = admin.create_account(&rid, &flags).await.unwrap();
+    let account = &created.view.account;
+    assert!(account.resource_id.as_str().eq_ignore_ascii_case(&rid));
+    assert_eq!(created.view.kind, AccountKind::Face);
+    assert_eq!(account.approved_flags, FlagSet::parse(&flags).unwrap());
+    assert!(!created.view.isv_active && !account.disabled);
+    assert_eq!(
+        created.connection_string, None,
+        "a Face account has no ACS endpoint"
+    );
+    assert_ne!(created.keys.key1, created.keys.key2);
+    StsClient::new(endpoint(&s), &created.keys.key1)
+        .issue_token()
+        .await
+        .unwrap();
+    assert_eq!(admin.account(&rid).await.unwrap(), created.view);
+
+    let isv = admin.grant_isv(&rid, &flags).await.unwrap();
+    assert!(isv.isv_active);
+    assert_eq!(isv.account.isv.map(|g| g.flags), Some(account.approved_flags));
+    let cut = admin.cut_off_isv(&rid).await.unwrap();
+    assert!(!cut.isv_active && cut.account.isv.is_some_and(|g| g.cut_off_at.is_some()));
+    assert!(admin.disable(&rid).await.unwrap().account.disabled);
+    assert!(!admin.enable(&rid).await.unwrap().account.disabled);
+    let revoked = admin.revoke_user_tokens(&rid).await.unwrap();
+    assert!(revoked.account.user_tokens_revoked_at.is_some());
+    let approved = admin.approve(&rid, &[]).await.unwrap();
+    assert!(approved.account.approved_flags.is_empty());
+
+    let slots = admin.key_slots(&rid).await.unwrap();
+    let names: Vec<&str> = slots.keys.iter().map(|k| k.key_name.as_str()).collect();
+    assert_eq!(names, ["key1", "key2"]);
+    let regenerated = admin.regenerate_key(&rid, "key2").await.unwrap();
+    assert_eq!(regenerated.key_name, "key2");
+    assert_eq!(regenerated.connection_string, None);
+    let old = StsClient::new(endpoint(&s), &created.keys.key2)
+        .issue_token()
+        .await
+        .unwrap_err();
+    assert!(matches!(&old, ClientError::Refused { status: 401, .. }), "{old}");
+    StsClient::new(endpoint(&s), &regenerated.key)
+        .issue_token()
+        .await
+        .unwrap();
+
+    let page = admin
+        .list_accounts(&AccountListQuery {
+            after: None,
+            limit: Some(1000),
+        })
+        .await
+        .unwrap();
+    assert!(page.value.iter().any(|v| v.account.id == account.id));
+    assert_eq!(page.next_after, None);
+    let one = admin
+        .list_accounts(&AccountListQuery {
+            after: None,
+            limit: Some(1),
+        })
+        .await
+        .unwrap();
+    assert_eq!(one.value.len(), 1);
+    assert_eq!(
+        one.next_after.as_deref(),
+        Some(one.value[0].account.resource_id.as_str())
+    );
+
+    let before = admin.signing_keys().await.unwrap();
+    let kid_in = |state: &str| {
+        before
+            .keys
+            .iter()
+            .find(|k| k.state == state)
+            .map(|k| k.kid.clone())
+            .unwrap()
+    };
+    let (active, pending) = (kid_in("active"), kid_in("pending"));
+    let rotation = admin.rotate_keys().await.unwrap();
+    assert_eq!(rotation.activated.as_deref(), Some(pending.as_str()));
+    assert_eq!(rotation.retired, [active]);
+    let after = admin.signing_keys().await.unwrap();
+    assert!(
+        after
+            .keys
+            .iter()
+            .any(|k| k.kid == rotation.published && k.state == "pending")
+    );
+
+    let created_events = admin
+        .audit(&AuditFilter {
+            action: Some("admin.account.create".into()),
+            subject: Some(account.resource_id.to_string()),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(created_events.value.len(), 1, "{created_events:?}");
+    assert_eq!(created_events.value[0].actor, "admin");
+    assert_eq!(created_events.next_after, None);
+    let checkpoints = admin
+        .audit_checkpoints(&CheckpointQuery::default())
+        .await
+        .unwrap();
+    assert!(
+        checkpoints
+            .value
+            .iter()
+            .all(|c| c.seq > 0 && c.token.split('.').count() == 3)
+    );
+
+    let missing = admin.account(&face_id("sdk-nobody")).await.unwrap_err();
+    assert!(
+        matches!(&missing, ClientError::Refused { status: 404, .. }),
+        "{missing}"
+    );
+    assert_eq!(missing.code(), Some("ResourceNotFound"));
+    let wrong = AdminClient::new(endpoint(&s), "not-the-admin-key")
+        .signing_keys()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&wrong, ClientError::Refused { status: 401, .. }),
+        "{wrong}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,10 @@
+//! Tessera's request and response bodies, as serde types: the server serialises what it answers and parses what
+//! it is sent with them, the client SDK and the CLI the other way round, and the tests read answers with them, so
+//! a shape is written once. Domain values travel as `tessera_core`'s own types (an `Account`, a `FlagSet`, an
+//! audit `Event`), which already say how they are written. No I/O.
+//!
+//! - [`error`]: the JSON error every refusal carries;
+//! - [`admin`]: the operator's API.
+
+pub mod admin;
+pub mod error;
