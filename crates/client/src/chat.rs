@@ -5,8 +5,11 @@ use crate::credential::CommunicationTokenCredential;
 use crate::events::ChatEvents;
 use crate::{ClientError, Endpoint, checked, json, segment};
 use reqwest::Method;
-use serde::Deserialize;
-use serde_json::{Value, json as body};
+use serde_json::json as body;
+use tessera_wire::chat::{
+    self as wire, AddedParticipants, ChatParticipant, CommunicationIdentifier, CreatedThread,
+    InvalidParticipant, MessagePage, SentDirectMessage, SentMessage,
+};
 
 /// The Chat API version this client speaks.
 pub const CHAT_API_VERSION: &str = "2024-03-07";
@@ -45,51 +48,61 @@ pub struct ChatMessage {
     pub deleted: bool,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ThreadWire {
-    id: String,
-    topic: String,
-    created_by_communication_identifier: Value,
-}
-
-impl ThreadWire {
-    fn into_thread(self) -> ChatThread {
-        ChatThread {
-            id: self.id,
-            topic: self.topic,
-            created_by: raw_id(&self.created_by_communication_identifier).unwrap_or_default(),
+impl From<wire::ChatThreadProperties> for ChatThread {
+    fn from(thread: wire::ChatThreadProperties) -> Self {
+        Self {
+            created_by: thread
+                .created_by_communication_identifier
+                .id()
+                .unwrap_or_default()
+                .to_owned(),
+            id: thread.id,
+            topic: thread.topic,
         }
     }
 }
 
-pub(crate) fn raw_id(model: &Value) -> Option<String> {
-    model["rawId"]
-        .as_str()
-        .or(model["communicationUser"]["id"].as_str())
-        .map(str::to_owned)
+impl From<wire::ChatMessage> for ChatMessage {
+    fn from(message: wire::ChatMessage) -> Self {
+        Self {
+            sender: message
+                .sender_communication_identifier
+                .as_ref()
+                .and_then(|s| s.id())
+                .map(str::to_owned),
+            deleted: message.deleted_on.is_some(),
+            id: message.id,
+            kind: message.kind,
+            sequence_id: message.sequence_id,
+            content: message.content.message,
+            sender_display_name: message.sender_display_name,
+            created_on: message.created_on,
+        }
+    }
 }
 
-pub(crate) fn message_of(v: &Value) -> Result<ChatMessage, ClientError> {
-    let text = |name: &str| v[name].as_str().map(str::to_owned);
-    let required = |name: &str| {
-        text(name).ok_or_else(|| ClientError::UnexpectedResponse(format!("a message without {name}")))
-    };
-    Ok(ChatMessage {
-        id: required("id")?,
-        kind: required("type")?,
-        sequence_id: required("sequenceId")?,
-        content: v["content"]["message"].as_str().map(str::to_owned),
-        sender: raw_id(&v["senderCommunicationIdentifier"]),
-        sender_display_name: text("senderDisplayName"),
-        created_on: required("createdOn")?,
-        deleted: v["deletedOn"].is_string(),
-    })
+/// An identifier as a request names one: both ids.
+fn identifier(id: &str) -> CommunicationIdentifier {
+    CommunicationIdentifier {
+        kind: None,
+        ..CommunicationIdentifier::user(id)
+    }
 }
 
-/// An identifier model as the wire wants it.
-fn identifier(id: &str) -> Value {
-    body!({"rawId": id, "communicationUser": {"id": id}})
+/// Participants to add, by identity id.
+fn participants(ids: &[&str]) -> Vec<ChatParticipant> {
+    ids.iter()
+        .map(|id| ChatParticipant {
+            communication_identifier: identifier(id),
+            display_name: None,
+            share_history_time: None,
+        })
+        .collect()
+}
+
+/// The raw ids of participants the server did not admit.
+fn targets(refused: Vec<InvalidParticipant>) -> Vec<String> {
+    refused.into_iter().map(|p| p.target).collect()
 }
 
 /// Chat as one identity, the holder of `credential`.
@@ -130,29 +143,14 @@ impl ChatClient {
         topic: &str,
         participants: &[&str],
     ) -> Result<(ChatThread, Vec<String>), ClientError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Created {
-            chat_thread: ThreadWire,
-            #[serde(default)]
-            invalid_participants: Vec<Value>,
-        }
-        let participants: Vec<Value> = participants
-            .iter()
-            .map(|id| body!({"communicationIdentifier": identifier(id)}))
-            .collect();
+        let participants = self::participants(participants);
         let request = self
             .request(Method::POST, "/chat/threads")
             .await?
             .header("repeatability-request-id", uuid::Uuid::new_v4().to_string())
             .json(&body!({"topic": topic, "participants": participants}));
-        let created: Created = json(request).await?;
-        let refused = created
-            .invalid_participants
-            .iter()
-            .filter_map(|e| e["target"].as_str().map(str::to_owned))
-            .collect();
-        Ok((created.chat_thread.into_thread(), refused))
+        let created: CreatedThread = json(request).await?;
+        Ok((created.chat_thread.into(), targets(created.invalid_participants)))
     }
 
     /// A thread's properties.
@@ -161,8 +159,9 @@ impl ChatClient {
     ///
     /// [`ClientError::Refused`] (404 `ThreadNotFound`, 403 `NotAParticipant`).
     pub async fn thread(&self, thread: &str) -> Result<ChatThread, ClientError> {
-        let wire: ThreadWire = json(self.request(Method::GET, &Self::thread_path(thread)).await?).await?;
-        Ok(wire.into_thread())
+        let thread: wire::ChatThreadProperties =
+            json(self.request(Method::GET, &Self::thread_path(thread)).await?).await?;
+        Ok(thread.into())
     }
 
     /// Sends a text message; returns its id.
@@ -176,16 +175,12 @@ impl ChatClient {
         content: &str,
         display_name: Option<&str>,
     ) -> Result<String, ClientError> {
-        #[derive(Deserialize)]
-        struct Sent {
-            id: String,
-        }
         let mut message = body!({"content": content, "type": "text"});
         if let Some(name) = display_name {
             message["senderDisplayName"] = name.into();
         }
         let path = format!("{}/messages", Self::thread_path(thread));
-        let sent: Sent = json(self.request(Method::POST, &path).await?.json(&message)).await?;
+        let sent: SentMessage = json(self.request(Method::POST, &path).await?.json(&message)).await?;
         Ok(sent.id)
     }
 
@@ -197,19 +192,13 @@ impl ChatClient {
     /// [`ClientError::Refused`] (`RecipientNotFound`, `MissingScope` when a thread would be needed and the token
     /// may not create one, …).
     pub async fn send_direct(&self, to: &str, content: &str) -> Result<(String, String), ClientError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Sent {
-            chat_thread_id: String,
-            id: String,
-        }
         let token = self.credential.token().await?;
         let request = self
             .endpoint
             .request(Method::POST, "/chat/direct")
             .bearer_auth(token.token)
             .json(&body!({"to": to, "content": content}));
-        let sent: Sent = json(request).await?;
+        let sent: SentDirectMessage = json(request).await?;
         Ok((sent.chat_thread_id, sent.id))
     }
 
@@ -221,15 +210,15 @@ impl ChatClient {
     pub async fn messages(&self, thread: &str, limit: usize) -> Result<Vec<ChatMessage>, ClientError> {
         let mut messages = Vec::new();
         let first = format!("{}/messages?maxPageSize={PAGE}", Self::thread_path(thread));
-        let mut page: Value = json(self.request(Method::GET, &first).await?).await?;
+        let mut page: MessagePage = json(self.request(Method::GET, &first).await?).await?;
         loop {
-            for item in page["value"].as_array().into_iter().flatten() {
+            for item in page.value {
                 if messages.len() == limit {
                     return Ok(messages);
                 }
-                messages.push(message_of(item)?);
+                messages.push(item.into());
             }
-            let Some(next) = page["nextLink"].as_str().map(str::to_owned) else {
+            let Some(next) = page.next_link else {
                 return Ok(messages);
             };
             // The link carries its own api-version; it is sent as given, with a current token.
@@ -244,23 +233,14 @@ impl ChatClient {
     ///
     /// [`ClientError::Refused`] (`MissingScope` for `chat.join.limited`, `NotAParticipant`, …).
     pub async fn add_participants(&self, thread: &str, ids: &[&str]) -> Result<Vec<String>, ClientError> {
-        let participants: Vec<Value> = ids
-            .iter()
-            .map(|id| body!({"communicationIdentifier": identifier(id)}))
-            .collect();
         let path = format!("{}/participants/:add", Self::thread_path(thread));
-        let answer: Value = json(
+        let answer: AddedParticipants = json(
             self.request(Method::POST, &path)
                 .await?
-                .json(&body!({"participants": participants})),
+                .json(&body!({"participants": participants(ids)})),
         )
         .await?;
-        Ok(answer["invalidParticipants"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e["target"].as_str().map(str::to_owned))
-            .collect())
+        Ok(targets(answer.invalid_participants))
     }
 
     /// Removes a participant.

@@ -5,15 +5,19 @@
 //! fresh token from the credential and `Last-Event-ID`, so the server replays what was missed (at least once).
 //! When the server says the token was revoked (or its identity deleted, its session ended), the stream ends.
 
-use crate::chat::{ChatMessage, message_of, raw_id};
+use crate::chat::ChatMessage;
 use crate::credential::{AccessToken, CommunicationTokenCredential};
 use crate::{ClientError, Endpoint, checked};
 use eventsource_stream::{Event, EventStreamError, Eventsource};
 use futures::{Stream, StreamExt};
 use reqwest::Method;
-use serde_json::Value;
+use serde::de::DeserializeOwned;
 use std::pin::Pin;
 use std::time::Duration;
+use tessera_wire::chat::{
+    CommunicationIdentifier, MessageEvent, ReadReceiptEvent, ThreadDeletedEvent, TypingEvent,
+};
+use tessera_wire::error::ErrorDetail;
 
 /// How long a stream may stay silent (the server sends a keep-alive every 15 s) before it is taken as broken.
 pub const IDLE: Duration = Duration::from_secs(45);
@@ -104,44 +108,47 @@ impl ChatEvent {
         ) {
             return Ok(None);
         }
-        let v: Value = serde_json::from_str(data).map_err(|_| bad(name, data))?;
-        let text = |field: &str| {
-            v[field]
-                .as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| bad(name, data))
+        fn read<T: DeserializeOwned>(name: &str, data: &str) -> Result<T, ClientError> {
+            serde_json::from_str(data).map_err(|_| bad(name, data))
+        }
+        let sender = |identifier: &CommunicationIdentifier| {
+            identifier.id().map(str::to_owned).ok_or_else(|| bad(name, data))
         };
-        let thread_id = text("threadId")?;
-        let sender = || raw_id(&v["senderCommunicationIdentifier"]).ok_or_else(|| bad(name, data));
         Ok(Some(match name {
-            "chatMessageReceived" => Self::MessageReceived {
-                thread_id,
-                message: message_of(&v["message"])?,
-            },
-            "chatMessageEdited" => Self::MessageEdited {
-                thread_id,
-                message: message_of(&v["message"])?,
-            },
-            "chatMessageDeleted" => Self::MessageDeleted {
-                thread_id,
-                message: message_of(&v["message"])?,
-            },
-            "readReceiptReceived" => Self::ReadReceipt {
-                thread_id,
-                reader: sender()?,
-                message_id: text("chatMessageId")?,
-                read_on: text("readOn")?,
-            },
-            "typingIndicatorReceived" => Self::Typing {
-                thread_id,
-                sender: sender()?,
-                display_name: v["senderDisplayName"].as_str().map(str::to_owned),
-                received_on: text("receivedOn")?,
-            },
-            "chatThreadDeleted" => Self::ThreadDeleted {
-                thread_id,
-                deleted_on: text("deletedOn")?,
-            },
+            "chatMessageReceived" | "chatMessageEdited" | "chatMessageDeleted" => {
+                let MessageEvent { thread_id, message } = read(name, data)?;
+                let message = message.into();
+                match name {
+                    "chatMessageReceived" => Self::MessageReceived { thread_id, message },
+                    "chatMessageEdited" => Self::MessageEdited { thread_id, message },
+                    _ => Self::MessageDeleted { thread_id, message },
+                }
+            }
+            "readReceiptReceived" => {
+                let receipt: ReadReceiptEvent = read(name, data)?;
+                Self::ReadReceipt {
+                    reader: sender(&receipt.sender_communication_identifier)?,
+                    thread_id: receipt.thread_id,
+                    message_id: receipt.chat_message_id,
+                    read_on: receipt.read_on,
+                }
+            }
+            "typingIndicatorReceived" => {
+                let typing: TypingEvent = read(name, data)?;
+                Self::Typing {
+                    sender: sender(&typing.sender_communication_identifier)?,
+                    thread_id: typing.thread_id,
+                    display_name: typing.sender_display_name,
+                    received_on: typing.received_on,
+                }
+            }
+            "chatThreadDeleted" => {
+                let deleted: ThreadDeletedEvent = read(name, data)?;
+                Self::ThreadDeleted {
+                    thread_id: deleted.thread_id,
+                    deleted_on: deleted.deleted_on,
+                }
+            }
             _ => unreachable!("known names are matched above"),
         }))
     }
@@ -269,12 +276,15 @@ impl ChatEvents {
                 "tokenRevoked" => {
                     self.stream = None;
                     self.ended = true;
-                    let why: Value = serde_json::from_str(&event.data).unwrap_or_default();
-                    let field = |name: &str| why[name].as_str().unwrap_or("TokenRevoked").to_owned();
+                    let why =
+                        serde_json::from_str::<ErrorDetail>(&event.data).unwrap_or_else(|_| ErrorDetail {
+                            code: "TokenRevoked".to_owned(),
+                            message: "TokenRevoked".to_owned(),
+                        });
                     return Some(Err(ClientError::Refused {
                         status: 401,
-                        code: field("code"),
-                        message: field("message"),
+                        code: why.code,
+                        message: why.message,
                     }));
                 }
                 name => match ChatEvent::parse(name, &event.data) {

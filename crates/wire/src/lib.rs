@@ -4,7 +4,9 @@
 //! audit `Event`), which already say how they are written. No I/O.
 //!
 //! - [`error`]: the JSON error every refusal carries;
-//! - [`admin`]: the operator's API.
+//! - [`admin`]: the operator's API;
+//! - [`chat`]: chat on the ACS Chat wire, and its real-time events.
 
 pub mod admin;
+pub mod chat;
 pub mod error;

@@ -14,7 +14,7 @@
 
 use crate::chat::views::{identifier, message_view};
 use crate::platform::state::AppState;
-use serde_json::json;
+use serde::Serialize;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -22,6 +22,7 @@ use tessera_core::Timestamp;
 use tessera_core::chat::{self, ChatEvent, ChatEventKind, ThreadId};
 use tessera_core::identity::IdentityId;
 use tessera_store::Audience;
+use tessera_wire::chat::{MessageEvent, ReadReceiptEvent, ThreadDeletedEvent, TypingEvent};
 use tokio::sync::{Notify, broadcast};
 
 /// How often the log is read.
@@ -310,6 +311,11 @@ impl Audiences {
     }
 }
 
+/// An event's `data`, JSON. The event types hold strings and maps of strings only, so writing one cannot fail.
+fn data_of<T: Serialize>(data: &T) -> String {
+    serde_json::to_string(data).unwrap_or_default()
+}
+
 /// What subscribers receive of `event`, or nothing when what it names is gone or its thread was deleted (then
 /// only the deletion itself is served). Its recipients are the thread's participants it reaches by the one
 /// visibility rule, [`chat::event_reaches`]; a removed participant hears of its own removal, and a typist is not
@@ -332,7 +338,10 @@ async fn delivery(
             let Some(message) = state.store.message(&event.thread, id).await? else {
                 return Ok(None);
             };
-            let data = json!({"threadId": thread, "message": message_view(&message)});
+            let data = data_of(&MessageEvent {
+                thread_id: thread.to_owned(),
+                message: message_view(&message),
+            });
             (Some(message.created_at), data)
         }
         ChatEventKind::ReadReceiptReceived => {
@@ -342,11 +351,11 @@ async fn delivery(
             let Some(message) = state.store.message(&event.thread, id).await? else {
                 return Ok(None);
             };
-            let data = json!({
-                "threadId": thread,
-                "senderCommunicationIdentifier": identifier(reader),
-                "chatMessageId": id.to_string(),
-                "readOn": event.at.to_rfc3339(),
+            let data = data_of(&ReadReceiptEvent {
+                thread_id: thread.to_owned(),
+                sender_communication_identifier: identifier(reader),
+                chat_message_id: id.to_string(),
+                read_on: event.at.to_rfc3339(),
             });
             (Some(message.created_at), data)
         }
@@ -354,17 +363,20 @@ async fn delivery(
             let Some(typist) = &event.identity else {
                 return Ok(None);
             };
-            let data = json!({
-                "threadId": thread,
-                "senderCommunicationIdentifier": identifier(typist),
-                "senderDisplayName": event.display_name,
-                "receivedOn": event.at.to_rfc3339(),
+            let data = data_of(&TypingEvent {
+                thread_id: thread.to_owned(),
+                sender_communication_identifier: identifier(typist),
+                sender_display_name: event.display_name.clone(),
+                received_on: event.at.to_rfc3339(),
             });
             (None, data)
         }
         ChatEventKind::ChatThreadDeleted => (
             None,
-            json!({"threadId": thread, "deletedOn": event.at.to_rfc3339()}),
+            data_of(&ThreadDeletedEvent {
+                thread_id: thread.to_owned(),
+                deleted_on: event.at.to_rfc3339(),
+            }),
         ),
     };
     let mut recipients: HashSet<IdentityId> = audience
@@ -386,7 +398,7 @@ async fn delivery(
         seq: event.seq,
         recipients,
         name: event.kind.as_str(),
-        data: data.to_string(),
+        data,
     }))
 }
 

@@ -28,7 +28,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -40,6 +40,9 @@ use tessera_core::chat::{
 };
 use tessera_core::identity::{IdentityId, IdentityKind, IdentityName};
 use tessera_store::{StoreError, ThreadChange};
+use tessera_wire::chat::{
+    AddedParticipants, CreatedThread, InvalidParticipant, MessagePage, SentDirectMessage, SentMessage,
+};
 use uuid::Uuid;
 
 /// The Chat `api-version`s Tessera answers (the SDK sends the newest).
@@ -220,7 +223,7 @@ async fn admit(
     state: &AppState,
     caller: &Chat,
     bodies: &[ParticipantBody],
-) -> Result<(Vec<Participant>, Vec<Value>), ApiError> {
+) -> Result<(Vec<Participant>, Vec<InvalidParticipant>), ApiError> {
     let (mut admitted, mut refused) = (Vec::new(), Vec::new());
     for body in bodies {
         let raw = raw_id_of(&body.communication_identifier)?;
@@ -251,11 +254,11 @@ async fn admit(
                 display_name: body.display_name.clone(),
                 share_history_from,
             }),
-            None => refused.push(json!({
-                "code": "404",
-                "message": "The identity does not exist in this account.",
-                "target": raw,
-            })),
+            None => refused.push(InvalidParticipant {
+                code: "404".to_owned(),
+                message: "The identity does not exist in this account.".to_owned(),
+                target: raw,
+            }),
         }
     }
     Ok((admitted, refused))
@@ -322,10 +325,10 @@ pub async fn create_thread(
             .audit(&state, action::CHAT_THREAD_CREATE, &thread.id, details)
             .await?;
     }
-    let mut answer = json!({"chatThread": thread_properties(&thread)});
-    if !refused.is_empty() {
-        answer["invalidParticipants"] = refused.into();
-    }
+    let answer = CreatedThread {
+        chat_thread: thread_properties(&thread),
+        invalid_participants: refused,
+    };
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
@@ -395,7 +398,7 @@ pub async fn list_threads(
         .map(|t| {
             let mut v = json!({"id": t.id.as_str(), "topic": t.topic});
             if let Some(at) = t.last_message_at {
-                v["lastMessageReceivedOn"] = time(at);
+                v["lastMessageReceivedOn"] = time(at).into();
             }
             v
         })
@@ -577,7 +580,10 @@ pub async fn send_message(
     let thread = caller.thread(&state, &raw, ChatAction::WriteMessage).await?;
     let message = body.into_message(caller.me())?;
     let posted = post_message(&state, &caller, &thread.id, &message).await?;
-    Ok((StatusCode::CREATED, Json(json!({"id": posted.id.to_string()}))).into_response())
+    let answer = SentMessage {
+        id: posted.id.to_string(),
+    };
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
 /// Body of a direct message: the recipient's name and the message.
@@ -632,7 +638,10 @@ pub async fn direct_message(
         participant.is_some(),
     )?;
     let posted = post_message(&state, &caller, &thread.id, &message).await?;
-    let answer = json!({"chatThreadId": thread.id.as_str(), "id": posted.id.to_string()});
+    let answer = SentDirectMessage {
+        chat_thread_id: thread.id.as_str().to_owned(),
+        id: posted.id.to_string(),
+    };
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
@@ -719,21 +728,25 @@ pub async fn list_messages(
         (a, b) => a.or(b),
     };
     let messages = state.store.messages(&thread.id, before, since, size).await?;
-    let mut answer = json!({"value": messages.iter().map(message_view).collect::<Vec<_>>()});
-    if let Some(last) = messages.last().filter(|_| messages.len() == size as usize) {
-        let token = chat::MessagesCursor {
-            before: last.id,
-            since,
-        }
-        .encode();
-        answer["nextLink"] = caller
-            .next_link(
+    let next_link = messages
+        .last()
+        .filter(|_| messages.len() == size as usize)
+        .map(|last| {
+            let token = chat::MessagesCursor {
+                before: last.id,
+                since,
+            }
+            .encode();
+            caller.next_link(
                 &format!("/chat/threads/{}/messages", encode(thread.id.as_str())),
                 &token,
                 size,
             )
-            .into();
-    }
+        });
+    let answer = MessagePage {
+        value: messages.iter().map(message_view).collect(),
+        next_link,
+    };
     Ok(Json(answer).into_response())
 }
 
@@ -847,7 +860,7 @@ pub async fn delete_message(
 }
 
 /// A `skip`-paged answer of `value`, with a `nextLink` when the page is full.
-fn skip_page(caller: &Chat, path: &str, skip: u32, size: u32, value: Vec<Value>) -> Response {
+fn skip_page<T: Serialize>(caller: &Chat, path: &str, skip: u32, size: u32, value: Vec<T>) -> Response {
     let full = value.len() == size as usize;
     let mut answer = json!({"value": value});
     if full {
@@ -937,10 +950,8 @@ pub async fn add_participants(
             .audit(&state, action::CHAT_PARTICIPANTS_ADD, &thread.id, details)
             .await?;
     }
-    let answer = if refused.is_empty() {
-        json!({})
-    } else {
-        json!({"invalidParticipants": refused})
+    let answer = AddedParticipants {
+        invalid_participants: refused,
     };
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
