@@ -17,13 +17,14 @@
 //! Refreshers: [`refresher_fn`] wraps the trusted service's callback; [`DeviceRefresher`] uses the device's own
 //! refresh session (`POST /access/:refreshAccessToken`), rotating its secret on every use.
 
-use crate::identity::TokenWire;
+use crate::identity::IssuedToken;
 use crate::{ClientError, Endpoint, json};
 use async_trait::async_trait;
 use std::future::Future;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tessera_core::Timestamp;
+use tessera_wire::identity as wire;
 use tokio::sync::{Mutex, broadcast};
 
 /// A user access token and its expiry.
@@ -123,7 +124,7 @@ impl TokenRefresher for DeviceRefresher {
             .request(reqwest::Method::POST, "/access/:refreshAccessToken")
             .bearer_auth(&current.token)
             .json(&serde_json::json!({"refreshToken": *secret}));
-        let issued = json::<TokenWire>(request).await?.into_issued()?;
+        let issued = IssuedToken::of(json::<wire::AccessToken>(request).await?)?;
         let next = issued.refresh_token.ok_or_else(|| {
             ClientError::UnexpectedResponse("the refresh answered no refreshToken".to_owned())
         })?;

@@ -4,46 +4,9 @@
 use crate::credential::AccessToken;
 use crate::{ClientError, Endpoint, KEY_HEADER, checked, json, segment};
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
 use tessera_core::identity::IdentityKind;
-
-/// A communication identity as the server answers it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Identity {
-    /// `8:acs:<account>_<uuid>`.
-    pub id: String,
-    /// Its unique name, if it has one.
-    pub name: Option<String>,
-    /// What it stands for.
-    pub kind: IdentityKind,
-    /// When it was created (RFC 3339).
-    pub created_at: String,
-}
-
-/// What a token is issued for.
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TokenRequest {
-    /// Scopes (`chat`, `chat.join`, `voip`, …).
-    pub scopes: Vec<String>,
-    /// Lifetime, minutes (the server's default when `None`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expires_in_minutes: Option<i64>,
-    /// Opens a device refresh session of this length, minutes: the answer then carries a refresh secret.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub session_minutes: Option<i64>,
-}
-
-impl TokenRequest {
-    /// A request for `scopes` with the server's default lifetime and no session.
-    pub fn scopes(scopes: &[&str]) -> Self {
-        Self {
-            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-            ..Self::default()
-        }
-    }
-}
+use tessera_wire::identity::{self as wire, CreatedIdentity, IdentityWithToken};
+pub use tessera_wire::identity::{Identity, TokenRequest};
 
 /// A token as issued.
 #[derive(Debug, Clone)]
@@ -54,28 +17,14 @@ pub struct IssuedToken {
     pub refresh_token: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct TokenWire {
-    pub(crate) token: String,
-    pub(crate) expires_on: String,
-    pub(crate) refresh_token: Option<String>,
-}
-
-impl TokenWire {
-    pub(crate) fn into_issued(self) -> Result<IssuedToken, ClientError> {
-        Ok(IssuedToken {
-            token: AccessToken::parse(self.token, &self.expires_on)?,
-            refresh_token: self.refresh_token,
+impl IssuedToken {
+    /// The token of an answer, its expiry parsed.
+    pub(crate) fn of(answer: wire::AccessToken) -> Result<Self, ClientError> {
+        Ok(Self {
+            token: AccessToken::parse(answer.token, &answer.expires_on)?,
+            refresh_token: answer.refresh_token,
         })
     }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WithToken {
-    identity: Identity,
-    access_token: TokenWire,
 }
 
 /// The trusted service of one Communication account, authenticated by a subscription key of the account.
@@ -114,15 +63,11 @@ impl IdentityClient {
     ///
     /// [`ClientError::Refused`]; transport errors.
     pub async fn create(&self, name: Option<&str>, kind: IdentityKind) -> Result<Identity, ClientError> {
-        #[derive(Deserialize)]
-        struct Created {
-            identity: Identity,
-        }
         let mut body = serde_json::json!({"kind": kind});
         if let Some(name) = name {
             body["name"] = name.into();
         }
-        let created: Created = json(self.request(Method::POST, "/v1/identities").json(&body)).await?;
+        let created: CreatedIdentity = json(self.request(Method::POST, "/v1/identities").json(&body)).await?;
         Ok(created.identity)
     }
 
@@ -142,8 +87,8 @@ impl IdentityClient {
     /// [`ClientError::Refused`] (unknown scope, lifetime out of range, unknown identity); transport errors.
     pub async fn issue_token(&self, id: &str, request: &TokenRequest) -> Result<IssuedToken, ClientError> {
         let path = format!("/v1/identities/{}/:issueAccessToken", segment(id));
-        let wire: TokenWire = json(self.request(Method::POST, &path).json(request)).await?;
-        wire.into_issued()
+        let issued: wire::AccessToken = json(self.request(Method::POST, &path).json(request)).await?;
+        IssuedToken::of(issued)
     }
 
     /// `POST /v1/identities/:issueAccessToken`: a token for the identity called `name`, created (as `kind`) if
@@ -162,12 +107,12 @@ impl IdentityClient {
             serde_json::to_value(request).map_err(|e| ClientError::UnexpectedResponse(e.to_string()))?;
         body["name"] = name.into();
         body["kind"] = serde_json::to_value(kind).unwrap_or_default();
-        let answer: WithToken = json(
+        let answer: IdentityWithToken = json(
             self.request(Method::POST, "/v1/identities/:issueAccessToken")
                 .json(&body),
         )
         .await?;
-        Ok((answer.identity, answer.access_token.into_issued()?))
+        Ok((answer.identity, IssuedToken::of(answer.access_token)?))
     }
 
     /// `POST /v1/identities/{id}/:revokeAccessTokens`: every token issued so far stops working, on every node.

@@ -5,8 +5,10 @@
 //!
 //! - [`error`]: the JSON error every refusal carries;
 //! - [`admin`]: the operator's API;
-//! - [`chat`]: chat on the ACS Chat wire, and its real-time events.
+//! - [`chat`]: chat on the ACS Chat wire, and its real-time events;
+//! - [`identity`]: communication identities and their user access tokens.
 
 pub mod admin;
 pub mod chat;
 pub mod error;
+pub mod identity;

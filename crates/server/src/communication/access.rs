@@ -8,7 +8,7 @@
 //!   spent secret presented again ends the session.
 
 use crate::communication::grant::{self, Grant};
-use crate::communication::identities::{TokenView, new_refresh_secret, view};
+use crate::communication::identities::{new_refresh_secret, view};
 use crate::http::auth::ClientAddr;
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
@@ -25,6 +25,7 @@ use tessera_core::audit::action;
 use tessera_core::scope::ScopeSet;
 use tessera_core::secret::KeyHash;
 use tessera_core::session::{EndReason, RefreshRefusal};
+use tessera_wire::identity::AccessToken;
 
 /// `GET /access/me`.
 pub async fn me(token: UserToken) -> Json<serde_json::Value> {
@@ -177,7 +178,7 @@ async fn refresh_session(
         .details(details)
         .record()
         .await?;
-    Ok(Json(TokenView {
+    Ok(Json(AccessToken {
         token: jwt,
         expires_on: Timestamp::from_secs(fresh.exp).to_rfc3339(),
         refresh_token: Some(next),

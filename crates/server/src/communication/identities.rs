@@ -27,7 +27,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use tessera_core::audit::action;
@@ -40,6 +40,7 @@ use tessera_core::secret::KeyHash;
 use tessera_core::session::{self, Session};
 use tessera_core::{Account, Timestamp};
 use tessera_store::StoreError;
+use tessera_wire::identity::{self as wire, AccessToken, CreatedIdentity, IdentityWithToken};
 
 /// The `api-version`s of the ACS Identity API that Tessera speaks (the SDKs send the newest).
 pub const ACS_API_VERSIONS: [&str; 4] = ["2021-03-07", "2022-06-01", "2022-10-01", "2023-10-01"];
@@ -133,38 +134,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Wire {
 }
 
 /// An identity as answered.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct IdentityView<'a> {
-    id: &'a IdentityId,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
-    kind: IdentityKind,
-    created_at: String,
-}
-
-/// The JSON view of an identity.
-pub fn view(identity: &Identity) -> Value {
-    serde_json::to_value(IdentityView {
-        id: &identity.id,
-        name: identity.name.as_ref().map(IdentityName::as_str),
+pub fn view(identity: &Identity) -> wire::Identity {
+    wire::Identity {
+        id: identity.id.as_str().to_owned(),
+        name: identity.name.as_ref().map(|n| n.as_str().to_owned()),
         kind: identity.kind,
         created_at: identity.created_at.to_rfc3339(),
-    })
-    .unwrap_or_default()
-}
-
-/// A token as answered: `{"token","expiresOn"}` (ACS), plus `refreshToken` when a session was opened.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TokenView {
-    /// The JWT.
-    pub token: String,
-    /// Its expiry, RFC 3339 UTC with milliseconds.
-    pub expires_on: String,
-    /// The session's refresh secret.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
+    }
 }
 
 /// A new refresh secret.
@@ -269,7 +245,7 @@ async fn issue_to(
     id: &IdentityId,
     request: &TokenRequest,
     actor: Option<&Identity>,
-) -> Result<(Identity, TokenView), ApiError> {
+) -> Result<(Identity, AccessToken), ApiError> {
     let account = &service.account;
     if actor.is_some_and(|a| &a.id == id) {
         return Err(ApiError::bad_request(
@@ -327,7 +303,7 @@ async fn issue_to(
         .details(details)
         .record()
         .await?;
-    let view = TokenView {
+    let view = AccessToken {
         token,
         expires_on: Timestamp::from_secs(claims.exp).to_rfc3339(),
         refresh_token,
@@ -423,11 +399,20 @@ pub async fn create(
             None => None,
         };
         let identity = create_identity(&state, &caller, name, kind).await?;
-        let mut answer = json!({"identity": view(&identity)});
-        if let Some(request) = &request {
-            let (identity, token) = issue_to(&state, &caller, &identity.id, request, actor.as_ref()).await?;
-            answer = json!({"identity": view(&identity), "accessToken": token});
-        }
+        let answer = match &request {
+            Some(request) => {
+                let (identity, token) =
+                    issue_to(&state, &caller, &identity.id, request, actor.as_ref()).await?;
+                CreatedIdentity {
+                    identity: view(&identity),
+                    access_token: Some(token),
+                }
+            }
+            None => CreatedIdentity {
+                identity: view(&identity),
+                access_token: None,
+            },
+        };
         Ok((StatusCode::CREATED, Json(answer)).into_response())
     }
     .await;
@@ -531,7 +516,10 @@ pub async fn issue_by_name(
         };
         Ok((
             status,
-            Json(json!({"identity": view(&identity), "accessToken": token})),
+            Json(IdentityWithToken {
+                identity: view(&identity),
+                access_token: token,
+            }),
         )
             .into_response())
     }
