@@ -15,6 +15,7 @@
 use crate::chat::events::ChatHub;
 use crate::chat::state::ChatState;
 use crate::chat::views::{identifier, message_view, participant_view, thread_properties, time};
+use crate::http::api_version::api_version;
 use crate::http::body;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery};
@@ -30,7 +31,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use tessera_core::Timestamp;
 use tessera_core::audit::action;
@@ -123,25 +124,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let state = &AppState::from_ref(state);
-        let query = axum::extract::Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
-            .map_err(|e| ApiError::bad_request("InvalidQuery", e.body_text()))?;
-        let api_version = match query.get("api-version") {
-            None => {
-                return Err(ApiError::bad_request(
-                    "MissingApiVersionParameter",
-                    format!(
-                        "the api-version query parameter is required; supported: {}",
-                        CHAT_API_VERSIONS.join(", ")
-                    ),
-                ));
-            }
-            Some(v) => CHAT_API_VERSIONS.into_iter().find(|s| s == v).ok_or_else(|| {
-                ApiError::bad_request(
-                    "UnsupportedApiVersion",
-                    format!("api-version must be one of {}", CHAT_API_VERSIONS.join(", ")),
-                )
-            })?,
-        };
+        let api_version = api_version(&parts.uri, &CHAT_API_VERSIONS)?;
         let token = <UserToken as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;
         Ok(Self { token, api_version })
     }

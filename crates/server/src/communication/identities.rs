@@ -17,11 +17,12 @@
 
 use crate::communication::grant::{self, Grant};
 use crate::communication::trusted::TrustedService;
+use crate::http::api_version::api_version;
 use crate::http::error::{ApiError, NotFoundAs};
 use crate::http::extract::ApiQuery;
 use crate::platform::secrets::new_secret;
 use crate::platform::state::AppState;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -29,7 +30,6 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use tessera_core::audit::action;
 use tessera_core::identity::{
     ACS_DEFAULT_LIFETIME_MINUTES, Identity, IdentityId, IdentityKind, IdentityName,
@@ -106,28 +106,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Wire {
             .get::<Dialect>()
             .copied()
             .ok_or_else(|| ApiError::internal(&"identity route without a dialect"))?;
-        let query = Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
-            .map_err(|e| ApiError::bad_request("InvalidQuery", e.body_text()))?;
-        let requested = query.get("api-version");
-        let api_version = match (dialect, requested) {
-            (Dialect::Native, _) => None,
-            (Dialect::Acs, None) => {
-                return Err(ApiError::bad_request(
-                    "MissingApiVersionParameter",
-                    format!(
-                        "the api-version query parameter is required; supported: {}",
-                        ACS_API_VERSIONS.join(", ")
-                    ),
-                ));
-            }
-            (Dialect::Acs, Some(v)) => {
-                Some(ACS_API_VERSIONS.into_iter().find(|s| s == v).ok_or_else(|| {
-                    ApiError::bad_request(
-                        "UnsupportedApiVersion",
-                        format!("api-version must be one of {}", ACS_API_VERSIONS.join(", ")),
-                    )
-                })?)
-            }
+        let api_version = match dialect {
+            Dialect::Native => None,
+            Dialect::Acs => Some(api_version(&parts.uri, &ACS_API_VERSIONS)?),
         };
         Ok(Self { dialect, api_version })
     }
