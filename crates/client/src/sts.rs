@@ -3,7 +3,7 @@
 
 use crate::{ClientError, Endpoint, KEY_HEADER, checked};
 use reqwest::Method;
-use serde_json::json;
+use tessera_wire::sts::LimitedAccessTokenRequest;
 
 /// An account's STS client, authenticated by one of its subscription keys.
 #[derive(Clone)]
@@ -64,7 +64,10 @@ impl StsClient {
             .endpoint
             .request(Method::POST, &path)
             .header(KEY_HEADER, &self.key)
-            .json(&json!({"resourceId": resource_id, "featureFlags": flags}));
+            .json(&LimitedAccessTokenRequest {
+                resource_id: resource_id.to_owned(),
+                feature_flags: flags.iter().map(|f| (*f).to_owned()).collect(),
+            });
         Ok(checked(request).await?.text().await?)
     }
 }

@@ -20,6 +20,7 @@ use tessera_core::claims::{LimitedAccessClaims, STS_TOKEN_LIFETIME_SECS, StsClai
 use tessera_core::policy::{self, Grant};
 use tessera_core::{FeatureFlag, FlagSet, ResourceId};
 use tessera_store::AuditQuery;
+use tessera_wire::sts::{GateAllowed, GateCheck, IsvAuditQuery, LimitedAccessTokenRequest};
 
 /// `POST /sts/v1.0/issueToken`: a 10-minute bearer token for the account whose key is presented.
 pub async fn issue_token(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
@@ -75,23 +76,12 @@ pub struct LatQuery {
     expired_time: Option<String>,
 }
 
-/// Body of `issueLimitedAccessToken`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct LatBody {
-    /// The client's ARM resource id (`targetAzureResourceId` is accepted too).
-    #[serde(alias = "targetAzureResourceId")]
-    resource_id: String,
-    /// Flags to grant.
-    feature_flags: Vec<String>,
-}
-
 /// `POST /sts/v1.0/issueLimitedAccessToken?expiredTime=N`: an ISV grants a client some of its flags.
 pub async fn issue_limited_access_token(
     State(state): State<AppState>,
     caller: Caller,
     query: Result<ApiQuery<LatQuery>, ApiError>,
-    body: Result<ApiJson<LatBody>, ApiError>,
+    body: Result<ApiJson<LimitedAccessTokenRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
     match issue_lat(&state, &caller, query, body).await {
         Ok(token) => Ok(([(header::CONTENT_TYPE, "application/jwt")], token).into_response()),
@@ -106,7 +96,7 @@ async fn issue_lat(
     state: &AppState,
     caller: &Caller,
     query: Result<ApiQuery<LatQuery>, ApiError>,
-    body: Result<ApiJson<LatBody>, ApiError>,
+    body: Result<ApiJson<LimitedAccessTokenRequest>, ApiError>,
 ) -> Result<String, (String, ApiError)> {
     let no_subject = |e: ApiError| (String::new(), e);
     let ApiQuery(query) = query.map_err(no_subject)?;
@@ -187,39 +177,32 @@ async fn refuse(
         .map_err(ApiError::from)
 }
 
-/// Body of the gate's check endpoint.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct CheckBody {
-    feature_flag: String,
-}
-
 /// `POST /sts/v1.0/limitedAccess/check`: asks the gate whether this request may use a flag. 200 with how it is
 /// allowed, or the gate's 403.
 pub async fn check(
     State(state): State<AppState>,
     access: LimitedAccess,
-    ApiJson(body): ApiJson<CheckBody>,
+    ApiJson(body): ApiJson<GateCheck>,
 ) -> Result<Response, ApiError> {
     let flag = FeatureFlag::parse(&body.feature_flag)?;
     let grant = access.require(&state, flag, "limitedAccess.check").await?;
     let answer = match grant {
-        Grant::OwnApproval => {
-            serde_json::json!({"allowed": true, "featureFlag": flag.name(), "grantedBy": "approval"})
-        }
-        Grant::Token { jti, isv } => serde_json::json!({
-            "allowed": true, "featureFlag": flag.name(), "grantedBy": "token", "jti": jti, "isv": isv,
-        }),
+        Grant::OwnApproval => GateAllowed {
+            allowed: true,
+            feature_flag: flag.name().to_owned(),
+            granted_by: "approval".to_owned(),
+            jti: None,
+            isv: None,
+        },
+        Grant::Token { jti, isv } => GateAllowed {
+            allowed: true,
+            feature_flag: flag.name().to_owned(),
+            granted_by: "token".to_owned(),
+            jti: Some(jti),
+            isv: Some(isv.to_string()),
+        },
     };
     Ok(axum::Json(answer).into_response())
-}
-
-/// Query of the ISV audit view.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IsvAuditQuery {
-    after: Option<i64>,
-    limit: Option<u32>,
 }
 
 /// `GET /sts/v1.0/limitedAccess/audit`: the audit events of the limited access tokens this ISV issued (issuances
