@@ -6,11 +6,13 @@
 //! - [`error`]: the JSON error every refusal carries;
 //! - [`admin`]: the operator's API;
 //! - [`chat`]: chat on the ACS Chat wire, and its real-time events;
+//! - [`face`]: the Face API v1.0;
 //! - [`identity`]: communication identities and their user access tokens;
 //! - [`sts`]: the token service and the gate's check.
 
 pub mod admin;
 pub mod chat;
 pub mod error;
+pub mod face;
 pub mod identity;
 pub mod sts;

@@ -31,12 +31,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use std::sync::Arc;
 use tessera_core::Timestamp;
 use tessera_core::audit::action;
 use tessera_core::face::{self, LargePersonGroup, PersistedFace, Person, Training};
 use tessera_store::StoreError;
+use tessera_wire::face::{self as wire, AddedFace, CreatedPerson, TrainingStatus};
 use uuid::Uuid;
 
 /// Longest `userData` of an enrolled face, characters (Azure's limit).
@@ -76,25 +76,22 @@ pub(crate) fn routes() -> Router<FaceState> {
         )
 }
 
-fn group_view(group: &LargePersonGroup, with_model: bool) -> Value {
-    let mut view = json!({
-        "largePersonGroupId": group.id.as_str(),
-        "name": group.name,
-        "userData": group.user_data,
-    });
-    if with_model {
-        view["recognitionModel"] = group.recognition_model.clone().into();
+fn group_view(group: &LargePersonGroup, with_model: bool) -> wire::LargePersonGroup {
+    wire::LargePersonGroup {
+        large_person_group_id: group.id.as_str().to_owned(),
+        name: group.name.clone(),
+        user_data: group.user_data.clone(),
+        recognition_model: with_model.then(|| group.recognition_model.clone()),
     }
-    view
 }
 
-fn person_view(person: &Person) -> Value {
-    json!({
-        "personId": person.id,
-        "name": person.name,
-        "userData": person.user_data,
-        "persistedFaceIds": person.persisted_face_ids,
-    })
+fn person_view(person: &Person) -> wire::Person {
+    wire::Person {
+        person_id: person.id.to_string(),
+        name: person.name.clone(),
+        user_data: person.user_data.clone(),
+        persisted_face_ids: person.persisted_face_ids.iter().map(Uuid::to_string).collect(),
+    }
 }
 
 /// Body of a group creation.
@@ -200,7 +197,7 @@ pub(crate) async fn list_groups(
         .store
         .list_groups(caller.account.id, start.as_ref(), top(query.top)?)
         .await?;
-    let view: Vec<Value> = groups
+    let view: Vec<wire::LargePersonGroup> = groups
         .iter()
         .map(|g| group_view(g, query.return_recognition_model))
         .collect();
@@ -290,7 +287,10 @@ pub(crate) async fn create_person(
         format!("{}/{}", person.group.as_str(), person.id),
     )
     .await?;
-    Ok(Json(json!({"personId": person.id})).into_response())
+    Ok(Json(CreatedPerson {
+        person_id: person.id.to_string(),
+    })
+    .into_response())
 }
 
 /// The person of a route, if it exists in that group of the caller's.
@@ -432,7 +432,10 @@ pub(crate) async fn add_face(
         format!("{}/{}/{}", enrolled.group.as_str(), enrolled.person, enrolled.id),
     )
     .await?;
-    Ok(Json(json!({"persistedFaceId": enrolled.id})).into_response())
+    Ok(Json(AddedFace {
+        persisted_face_id: enrolled.id.to_string(),
+    })
+    .into_response())
 }
 
 impl AddFaceQuery {
@@ -471,7 +474,11 @@ pub(crate) async fn read_face(
         .persisted_faces(caller.account.id, &person.group, Some(person.id))
         .await?;
     let enrolled = faces.iter().find(|f| f.id == id).ok_or_else(face_not_found)?;
-    Ok(Json(json!({"persistedFaceId": enrolled.id, "userData": enrolled.user_data})).into_response())
+    Ok(Json(wire::PersistedFace {
+        persisted_face_id: enrolled.id.to_string(),
+        user_data: enrolled.user_data.clone(),
+    })
+    .into_response())
 }
 
 /// `DELETE …/persons/{personId}/persistedfaces/{persistedFaceId}`: 200, empty. The face leaves identification at
@@ -536,12 +543,17 @@ pub(crate) async fn training_status(
 pub(crate) fn training_view(created_at: Timestamp, trained_at: Option<Timestamp>) -> Response {
     let created = created_at.to_rfc3339();
     let trained = trained_at.map(Timestamp::to_rfc3339);
-    Json(json!({
-        "status": if trained.is_some() { "succeeded" } else { "nonstarted" },
-        "createdDateTime": created,
-        "lastActionDateTime": trained.clone().unwrap_or_else(|| created.clone()),
-        "lastSuccessfulTrainingDateTime": trained,
-        "message": null,
-    }))
+    Json(TrainingStatus {
+        status: if trained.is_some() {
+            "succeeded"
+        } else {
+            "nonstarted"
+        }
+        .to_owned(),
+        last_action_date_time: trained.clone().unwrap_or_else(|| created.clone()),
+        created_date_time: created,
+        last_successful_training_date_time: trained,
+        message: None,
+    })
     .into_response()
 }

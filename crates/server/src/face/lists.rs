@@ -22,11 +22,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use serde_json::{Value, json};
 use std::sync::Arc;
 use tessera_core::audit::action;
 use tessera_core::face::{self, GroupId, LargeFaceList, ListFace};
 use tessera_store::StoreError;
+use tessera_wire::face::{self as wire, AddedFace};
 use uuid::Uuid;
 
 /// The routes.
@@ -54,16 +54,13 @@ pub(crate) fn routes() -> Router<FaceState> {
         .route("/face/v1.0/largefacelists/{list}/training", get(training_status))
 }
 
-fn list_view(list: &LargeFaceList, with_model: bool) -> Value {
-    let mut view = json!({
-        "largeFaceListId": list.id.as_str(),
-        "name": list.name,
-        "userData": list.user_data,
-    });
-    if with_model {
-        view["recognitionModel"] = list.recognition_model.clone().into();
+fn list_view(list: &LargeFaceList, with_model: bool) -> wire::LargeFaceList {
+    wire::LargeFaceList {
+        large_face_list_id: list.id.as_str().to_owned(),
+        name: list.name.clone(),
+        user_data: list.user_data.clone(),
+        recognition_model: with_model.then(|| list.recognition_model.clone()),
     }
-    view
 }
 
 /// `PUT /largefacelists/{id}`: 200, empty.
@@ -124,7 +121,7 @@ pub(crate) async fn list_lists(
         .store
         .list_face_lists(caller.account.id, start.as_ref(), top(query.top)?)
         .await?;
-    let view: Vec<Value> = lists
+    let view: Vec<wire::LargeFaceList> = lists
         .iter()
         .map(|l| list_view(l, query.return_recognition_model))
         .collect();
@@ -204,7 +201,10 @@ pub(crate) async fn add_face(
         format!("{}/{}", added.list.as_str(), added.id),
     )
     .await?;
-    Ok(Json(json!({"persistedFaceId": added.id})).into_response())
+    Ok(Json(AddedFace {
+        persisted_face_id: added.id.to_string(),
+    })
+    .into_response())
 }
 
 /// `GET /largefacelists/{id}/persistedfaces?start=&top=`: `[{"persistedFaceId","userData"}]` by id.
@@ -226,9 +226,12 @@ pub(crate) async fn list_faces(
         .store
         .list_faces(caller.account.id, &list.id, start, top(query.top)?)
         .await?;
-    let view: Vec<Value> = faces
+    let view: Vec<wire::PersistedFace> = faces
         .iter()
-        .map(|f| json!({"persistedFaceId": f.id, "userData": f.user_data}))
+        .map(|f| wire::PersistedFace {
+            persisted_face_id: f.id.to_string(),
+            user_data: f.user_data.clone(),
+        })
         .collect();
     Ok(Json(view).into_response())
 }

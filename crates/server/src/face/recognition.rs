@@ -26,13 +26,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tessera_core::face::{
     self, Detection, FACE_ID_TTL_SECS, FaceOperation, SAME_PERSON_COSINE, confidence, cosine_for_confidence,
 };
 use tessera_face::{DecodedImage, DetectedFace, Embedding, Engine, ImageLimits, Rect};
+use tessera_wire::face::{
+    self as wire, Candidate, FaceLandmarks, FaceRectangle, IdentifyResult, Point, SimilarFace, VerifyResult,
+};
 use uuid::Uuid;
 
 /// Most faces one detection reports (the largest ones), as Azure.
@@ -147,7 +149,12 @@ pub(crate) async fn detect(
     let now = state.clock.now();
     let mut answer = Vec::with_capacity(found.len());
     for Found { face, template } in found {
-        let mut view = json!({"faceRectangle": rectangle(&face.rect)});
+        let mut view = wire::DetectedFace {
+            face_id: None,
+            face_rectangle: rectangle(&face.rect),
+            recognition_model: query.return_recognition_model.then(|| model.clone()),
+            face_landmarks: query.return_face_landmarks.then(|| landmarks(&face)),
+        };
         if let Some(template) = template {
             let detection = Detection {
                 id: Uuid::new_v4(),
@@ -158,33 +165,35 @@ pub(crate) async fn detect(
                 expires_at: now.plus_secs(ttl),
             };
             state.store.save_detection(&detection).await?;
-            view["faceId"] = detection.id.to_string().into();
-        }
-        if query.return_recognition_model {
-            view["recognitionModel"] = model.clone().into();
-        }
-        if query.return_face_landmarks {
-            view["faceLandmarks"] = landmarks(&face);
+            view.face_id = Some(detection.id.to_string());
         }
         answer.push(view);
     }
     Ok(Json(answer).into_response())
 }
 
-fn rectangle(rect: &Rect) -> Value {
-    json!({"top": rect.top, "left": rect.left, "width": rect.width, "height": rect.height})
+fn rectangle(rect: &Rect) -> FaceRectangle {
+    FaceRectangle {
+        top: rect.top,
+        left: rect.left,
+        width: rect.width,
+        height: rect.height,
+    }
 }
 
 /// The five landmarks the detector finds, under Azure's names (left and right as seen in the image).
-fn landmarks(face: &DetectedFace) -> Value {
-    let point = |i: usize| json!({"x": face.landmarks[i].0, "y": face.landmarks[i].1});
-    json!({
-        "pupilLeft": point(0),
-        "pupilRight": point(1),
-        "noseTip": point(2),
-        "mouthLeft": point(3),
-        "mouthRight": point(4),
-    })
+fn landmarks(face: &DetectedFace) -> FaceLandmarks {
+    let point = |i: usize| Point {
+        x: f64::from(face.landmarks[i].0),
+        y: f64::from(face.landmarks[i].1),
+    };
+    FaceLandmarks {
+        pupil_left: point(0),
+        pupil_right: point(1),
+        nose_tip: point(2),
+        mouth_left: point(3),
+        mouth_right: point(4),
+    }
 }
 
 /// A live face id of the caller's, as a template: 400 `FaceNotFound` otherwise (unknown, expired, or another
@@ -295,15 +304,18 @@ pub(crate) async fn identify(
     }
     let index = engine.index(state.store.as_ref(), &group).await?;
     let min_cosine = cosine_for_confidence(threshold);
-    let answer: Vec<Value> = queries
+    let answer: Vec<IdentifyResult> = queries
         .iter()
-        .map(|(id, template)| {
-            let candidates: Vec<Value> = index
+        .map(|(id, template)| IdentifyResult {
+            face_id: id.to_string(),
+            candidates: index
                 .search(template.values(), k, min_cosine)
                 .into_iter()
-                .map(|(person, cosine)| json!({"personId": person, "confidence": confidence(cosine)}))
-                .collect();
-            json!({"faceId": id, "candidates": candidates})
+                .map(|(person, cosine)| Candidate {
+                    person_id: person.to_string(),
+                    confidence: f64::from(confidence(cosine)),
+                })
+                .collect(),
         })
         .collect();
     Ok(Json(answer).into_response())
@@ -401,10 +413,11 @@ pub(crate) async fn verify(
             ));
         }
     };
-    Ok(
-        Json(json!({"isIdentical": cosine >= SAME_PERSON_COSINE, "confidence": confidence(cosine)}))
-            .into_response(),
-    )
+    Ok(Json(VerifyResult {
+        is_identical: cosine >= SAME_PERSON_COSINE,
+        confidence: f64::from(confidence(cosine)),
+    })
+    .into_response())
 }
 
 /// Body of a find-similar.
@@ -447,11 +460,8 @@ pub(crate) async fn find_similar(
         }
     };
     let (query, template) = live_face(&state, &access, &body.face_id).await?;
-    let (candidates, key) = match (body.large_face_list_id, body.face_ids) {
-        (Some(raw_list), None) => (
-            list_candidates(&state, &access, &query, &raw_list).await?,
-            "persistedFaceId",
-        ),
+    let (candidates, from_list) = match (body.large_face_list_id, body.face_ids) {
+        (Some(raw_list), None) => (list_candidates(&state, &access, &query, &raw_list).await?, true),
         (None, Some(ids)) if !ids.is_empty() && ids.len() <= MAX_SIMILAR_CANDIDATES => {
             let raws: Vec<&str> = ids.iter().map(String::as_str).collect();
             let mut candidates = Vec::with_capacity(raws.len());
@@ -459,7 +469,7 @@ pub(crate) async fn find_similar(
                 same_model(&query.recognition_model, &candidate.recognition_model)?;
                 candidates.push((candidate.id, candidate_template));
             }
-            (candidates, "faceId")
+            (candidates, false)
         }
         _ => {
             return Err(ApiError::bad_request(
@@ -476,9 +486,17 @@ pub(crate) async fn find_similar(
     scored.sort_by(|a, b| b.1.total_cmp(&a.1));
     scored.dedup_by_key(|(id, _)| *id);
     scored.truncate(k);
-    let answer: Vec<Value> = scored
+    let answer: Vec<SimilarFace> = scored
         .into_iter()
-        .map(|(id, cosine)| json!({key: id, "confidence": confidence(cosine)}))
+        .map(|(id, cosine)| {
+            let id = Some(id.to_string());
+            let (face_id, persisted_face_id) = if from_list { (None, id) } else { (id, None) };
+            SimilarFace {
+                face_id,
+                persisted_face_id,
+                confidence: f64::from(confidence(cosine)),
+            }
+        })
         .collect();
     Ok(Json(answer).into_response())
 }
