@@ -10,6 +10,7 @@ use tessera_core::acs_hmac;
 use tessera_core::audit::{ChainVerifier, Event};
 use tessera_server::config::{Overrides, Secret};
 use tessera_server::{Clock, Config, FileConfig, Running};
+use tessera_wire::admin::{AuditPage, CreatedAccount};
 
 /// The operator's key in every test server.
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
@@ -102,8 +103,19 @@ pub struct Resp {
 impl Resp {
     /// The body as JSON (panics with the body if it is not).
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.text)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?} (status {})", self.text, self.status))
+        self.typed()
+    }
+
+    /// The body as one of the wire's types (panics with the body if it is not one).
+    pub fn typed<T: serde::de::DeserializeOwned>(&self) -> T {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| {
+            panic!(
+                "body is not a {} ({e}): {:?} (status {})",
+                std::any::type_name::<T>(),
+                self.text,
+                self.status
+            )
+        })
     }
 
     /// The `Content-Type`, or "".
@@ -397,12 +409,12 @@ impl Server {
             .admin(Method::PUT, &format!("/admin{rid}"), None)
             .await
             .ok(StatusCode::CREATED);
-        let body = resp.json();
+        let created: CreatedAccount = resp.typed();
         Acct {
             rid: rid.to_owned(),
-            canonical: body["resourceId"].as_str().expect("resourceId").to_owned(),
-            key1: body["keys"]["key1"].as_str().expect("key1").to_owned(),
-            key2: body["keys"]["key2"].as_str().expect("key2").to_owned(),
+            canonical: created.view.account.resource_id.to_string(),
+            key1: created.keys.key1,
+            key2: created.keys.key2,
         }
     }
 
@@ -614,12 +626,10 @@ impl Server {
                 .send(self.client.get(url).bearer_auth(ADMIN_KEY))
                 .await
                 .ok(StatusCode::OK);
-            let body = resp.json();
-            let value: Vec<Event> =
-                serde_json::from_value(body["value"].clone()).expect("audit events deserialize as Event");
+            let AuditPage { value, next_after } = resp.typed();
             assert!(value.len() <= page as usize);
             events.extend(value);
-            match body["nextAfter"].as_i64() {
+            match next_after {
                 Some(next) => after = Some(next),
                 None => break,
             }
