@@ -17,7 +17,6 @@
 //! Refreshers: [`refresher_fn`] wraps the trusted service's callback; [`DeviceRefresher`] uses the device's own
 //! refresh session (`POST /access/:refreshAccessToken`), rotating its secret on every use.
 
-use crate::identity::IssuedToken;
 use crate::{ClientError, Endpoint, json};
 use async_trait::async_trait;
 use std::future::Future;
@@ -56,6 +55,25 @@ impl AccessToken {
             ClientError::UnexpectedResponse(format!("expiresOn {expires_on:?} is not RFC 3339"))
         })?;
         Ok(Self { token, expires_on })
+    }
+}
+
+/// A token as issued.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    /// The token and its expiry.
+    pub token: AccessToken,
+    /// The refresh secret of the device session, when one was asked for.
+    pub refresh_token: Option<String>,
+}
+
+impl IssuedToken {
+    /// The token of an answer, its expiry parsed.
+    pub(crate) fn of(answer: wire::AccessToken) -> Result<Self, ClientError> {
+        Ok(Self {
+            token: AccessToken::parse(answer.token, &answer.expires_on)?,
+            refresh_token: answer.refresh_token,
+        })
     }
 }
 

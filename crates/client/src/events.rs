@@ -5,8 +5,8 @@
 //! fresh token from the credential and `Last-Event-ID`, so the server replays what was missed (at least once).
 //! When the server says the token was revoked (or its identity deleted, its session ended), the stream ends.
 
-use crate::chat::ChatMessage;
 use crate::credential::{AccessToken, CommunicationTokenCredential};
+use crate::message::ChatMessage;
 use crate::{ClientError, Endpoint, checked};
 use eventsource_stream::{Event, EventStreamError, Eventsource};
 use futures::{Stream, StreamExt};

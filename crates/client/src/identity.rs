@@ -1,31 +1,12 @@
 //! A Communication account's trusted service, on Tessera's own identity dialect (`/v1/identities…`): create and
 //! find identities, issue them user access tokens (optionally with a device refresh session), revoke, delete.
 
-use crate::credential::AccessToken;
+use crate::credential::IssuedToken;
 use crate::{ClientError, Endpoint, KEY_HEADER, checked, json, segment};
 use reqwest::Method;
 use tessera_core::identity::IdentityKind;
 use tessera_wire::identity::{self as wire, CreatedIdentity, IdentityWithToken};
 pub use tessera_wire::identity::{Identity, TokenRequest};
-
-/// A token as issued.
-#[derive(Debug, Clone)]
-pub struct IssuedToken {
-    /// The token and its expiry.
-    pub token: AccessToken,
-    /// The refresh secret of the device session, when one was asked for.
-    pub refresh_token: Option<String>,
-}
-
-impl IssuedToken {
-    /// The token of an answer, its expiry parsed.
-    pub(crate) fn of(answer: wire::AccessToken) -> Result<Self, ClientError> {
-        Ok(Self {
-            token: AccessToken::parse(answer.token, &answer.expires_on)?,
-            refresh_token: answer.refresh_token,
-        })
-    }
-}
 
 /// The trusted service of one Communication account, authenticated by a subscription key of the account.
 #[derive(Clone)]

@@ -20,16 +20,18 @@ mod chat;
 mod credential;
 mod events;
 mod identity;
+mod message;
 mod sts;
 
 pub use admin::AdminClient;
-pub use chat::{CHAT_API_VERSION, ChatClient, ChatMessage, ChatThread};
+pub use chat::{CHAT_API_VERSION, ChatClient, ChatThread};
 pub use credential::{
-    AccessToken, CommunicationTokenCredential, CredentialEvent, DeviceRefresher, RefreshOptions,
+    AccessToken, CommunicationTokenCredential, CredentialEvent, DeviceRefresher, IssuedToken, RefreshOptions,
     TokenRefresher, refresher_fn,
 };
 pub use events::{ChatEvent, ChatEvents};
-pub use identity::{Identity, IdentityClient, IssuedToken, TokenRequest};
+pub use identity::{Identity, IdentityClient, TokenRequest};
+pub use message::ChatMessage;
 pub use sts::StsClient;
 pub use tessera_core::identity::IdentityKind;
 pub use tessera_wire as wire;

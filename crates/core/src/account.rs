@@ -6,48 +6,8 @@ use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// What kind of resource an account is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AccountKind {
-    /// `Microsoft.CognitiveServices/accounts`: a Face resource.
-    Face,
-    /// `Microsoft.Communication/communicationServices`: a Communication resource.
-    Communication,
-}
-
-impl AccountKind {
-    /// The ARM `<namespace>/<type>` in ARM's casing.
-    pub const fn provider(self) -> &'static str {
-        match self {
-            Self::Face => "Microsoft.CognitiveServices/accounts",
-            Self::Communication => "Microsoft.Communication/communicationServices",
-        }
-    }
-
-    /// The stored name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Face => "face",
-            Self::Communication => "communication",
-        }
-    }
-
-    /// Parses the stored name.
-    pub fn from_name(s: &str) -> Option<Self> {
-        [Self::Face, Self::Communication]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-    }
-
-    /// Recognises an ARM namespace and type, case-insensitively.
-    pub fn from_provider(namespace: &str, rtype: &str) -> Option<Self> {
-        [Self::Face, Self::Communication].into_iter().find(|k| {
-            let (ns, ty) = k.provider().split_once('/').unwrap_or_default();
-            ns.eq_ignore_ascii_case(namespace) && ty.eq_ignore_ascii_case(rtype)
-        })
-    }
-}
+// An account's kind is its ARM resource type, so it is defined with the ids.
+pub use crate::arm::AccountKind;
 
 /// How many times each of an account's key slots has been set (1 when created).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

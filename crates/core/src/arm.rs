@@ -1,15 +1,57 @@
-//! ARM resource ids, parsed and normalised once.
+//! ARM resource ids, parsed and normalised once, and the kind of account each resource type is ([`AccountKind`]).
 //!
 //! Accepted form: `/subscriptions/<guid>/resourceGroups/<rg>/providers/<namespace>/<type>/<name>`.
 //! ARM treats every segment case-insensitively, so the canonical form keeps the fixed segments and the known
 //! provider types in ARM's casing and lowercases the variable parts (subscription, group, name). Two ids that ARM
 //! considers equal therefore have equal canonical strings, and comparisons are plain string equality.
 
-use crate::account::AccountKind;
 use crate::error::DomainError;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
+
+/// What kind of resource an account is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountKind {
+    /// `Microsoft.CognitiveServices/accounts`: a Face resource.
+    Face,
+    /// `Microsoft.Communication/communicationServices`: a Communication resource.
+    Communication,
+}
+
+impl AccountKind {
+    /// The ARM `<namespace>/<type>` in ARM's casing.
+    pub const fn provider(self) -> &'static str {
+        match self {
+            Self::Face => "Microsoft.CognitiveServices/accounts",
+            Self::Communication => "Microsoft.Communication/communicationServices",
+        }
+    }
+
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Face => "face",
+            Self::Communication => "communication",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn from_name(s: &str) -> Option<Self> {
+        [Self::Face, Self::Communication]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+
+    /// Recognises an ARM namespace and type, case-insensitively.
+    pub fn from_provider(namespace: &str, rtype: &str) -> Option<Self> {
+        [Self::Face, Self::Communication].into_iter().find(|k| {
+            let (ns, ty) = k.provider().split_once('/').unwrap_or_default();
+            ns.eq_ignore_ascii_case(namespace) && ty.eq_ignore_ascii_case(rtype)
+        })
+    }
+}
 
 /// Longest resource id accepted, in bytes.
 pub const MAX_RESOURCE_ID_LEN: usize = 512;
